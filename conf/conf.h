@@ -1,0 +1,110 @@
+/*
+ * Configuration: one YAML file loaded with libyaml into an immutable
+ * snapshot. Every error names the file, line and column (counted from 1).
+ * The snapshot is read-only after conf_load returns; a reload would build a
+ * new one and swap it for new connections.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_ERR_MAX 512
+
+/* Security levels, named and meant as in Postfix's smtp_tls_security_level. */
+enum conf_level {
+	CONF_LEVEL_NONE,	/* plaintext, STARTTLS never attempted */
+	CONF_LEVEL_MAY,		/* STARTTLS when offered, plaintext otherwise */
+	CONF_LEVEL_ENCRYPT,	/* TLS required, certificate not checked */
+};
+
+enum conf_log_level {
+	CONF_LOG_ERROR,
+	CONF_LOG_WARN,
+	CONF_LOG_INFO,
+	CONF_LOG_DEBUG,
+};
+
+struct conf_listen {
+	char address[64];	/* IPv4 or IPv6 literal, no brackets */
+	uint16_t port;
+};
+
+/* One allowed client network in CIDR form. */
+struct conf_network {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* network address, 4 or 16 bytes used */
+	unsigned prefix;	/* prefix length in bits */
+};
+
+/* A DNS server address: "ip:port" or "[ipv6]:port" in the file. */
+struct conf_dns_server {
+	char address[64];	/* IP literal, no brackets */
+	uint16_t port;
+};
+
+/* Timeouts per phase, in milliseconds (seconds in the file). */
+struct conf_timeouts {
+	uint64_t command;	/* client: waiting for the next command */
+	uint64_t data;		/* client: waiting for the next DATA bytes */
+	uint64_t dns;		/* one DNS lookup */
+	uint64_t connect;	/* upstream TCP connect */
+	uint64_t greeting;	/* upstream greeting */
+	uint64_t tls;		/* upstream TLS handshake */
+	uint64_t reply;		/* upstream reply to a command */
+	uint64_t final;		/* upstream reply to the end of DATA */
+};
+
+struct conf_limits {
+	unsigned max_connections;	/* concurrent client connections */
+	uint64_t max_message_size;	/* bytes, advertised as SIZE */
+	unsigned max_recipients;	/* per transaction */
+	unsigned max_mx_hosts;		/* MX hosts tried per delivery */
+	unsigned max_addresses;		/* addresses tried per delivery */
+	struct conf_timeouts timeouts;
+};
+
+struct conf {
+	char *path;				/* file the snapshot came from */
+
+	struct conf_listen *listen;
+	size_t listen_count;
+
+	struct conf_network *clients;
+	size_t client_count;
+
+	char hostname[256];			/* greeting and EHLO name */
+
+	struct conf_dns_server *dns_servers;
+	size_t dns_server_count;
+
+	char *tls_ca_file;			/* NULL: none configured */
+	int tls_min_version;			/* 12 (TLS 1.2) or 13 */
+
+	enum conf_level policy_default;
+
+	struct conf_limits limits;
+
+	enum conf_log_level log_level;
+};
+
+/*
+ * Loads the YAML file at path into a new snapshot stored in *out. On error
+ * returns a negative base_err code, leaves *out NULL, and writes a message
+ * of the form "FILE:LINE:COLUMN: what is wrong" into err (size errlen).
+ */
+int conf_load(const char *path, struct conf **out, char *err, size_t errlen);
+
+/* Releases a snapshot; conf_free(NULL) does nothing. */
+void conf_free(struct conf *conf);
+
+/* Returns true when the client address falls inside an allowed network. */
+bool conf_client_allowed(const struct conf *conf, const struct sockaddr *addr);
+
+/* Returns the level's name as written in the file ("may", "encrypt"). */
+const char *conf_level_name(enum conf_level level);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * DNS over c-ares with DNSSEC status. Queries go only to the configured
+ * servers (never to /etc/resolv.conf), carry the AD bit and EDNS DO, and
+ * use random query IDs. c-ares 1.18 does not expose the AD flag, so the
+ * query is built with ares_create_query and the answer header is read here.
+ */
+#ifndef DNS_H
+#define DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct conf;
+
+/* Security status of one answer (RFC 7672 section 2.1). */
+enum dns_security {
+	DNS_SECURE,		/* AD set by a trusted resolver */
+	DNS_INSECURE,		/* validated as unsigned, or AD not set */
+	DNS_BOGUS,		/* SERVFAIL: validation failed or server error */
+	DNS_INDETERMINATE,	/* timeout, REFUSED, truncated, unparsable */
+};
+
+/* What a lookup produced. NXDOMAIN and NODATA are answers, not errors. */
+enum dns_outcome {
+	DNS_ANSWER,		/* at least one record of the type asked */
+	DNS_NXDOMAIN,
+	DNS_NODATA,
+	DNS_ERROR,		/* see security: BOGUS or INDETERMINATE */
+};
+
+struct dns_result {
+	enum dns_outcome outcome;
+	enum dns_security security;
+	int rcode;			/* DNS rcode, -1 when no answer came */
+	const unsigned char *abuf;	/* raw answer, valid during callback */
+	size_t alen;
+};
+
+struct dns;
+struct dns_query;
+
+typedef void (*dns_cb)(void *arg, const struct dns_result *result);
+
+/*
+ * Creates a resolver on loop that sends to conf's dns.servers. Returns 0
+ * and stores it in *out, or a negative base_err code.
+ */
+int dns_new(uv_loop_t *loop, const struct conf *conf, struct dns **out);
+
+/* Cancels every outstanding query (their callbacks never run) and frees. */
+void dns_free(struct dns *dns);
+
+/*
+ * Sends one query for name and type (ns_t_mx, ns_t_a, ...). cb runs exactly
+ * once, later, unless dns_cancel is called first. If q is not NULL it
+ * receives a handle for dns_cancel, valid until cb runs. Returns 0 or a
+ * negative base_err code (then cb never runs).
+ */
+int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
+	       void *arg, struct dns_query **q);
+
+/* Stops a query: its callback will not run. */
+void dns_cancel(struct dns_query *q);
+
+const char *dns_security_name(enum dns_security s);
+
+#endif

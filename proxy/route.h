@@ -1,0 +1,73 @@
+/*
+ * Routing: the recipient domain's MX hosts by preference (hosts of equal
+ * preference shuffled, RFC 5321 section 5.1), implicit MX when the domain
+ * has no MX records, Null MX (RFC 7505), then the addresses of each host.
+ * Every lookup's security status is kept for the policy step.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+
+struct route_addr {
+	struct sockaddr_storage sa;	/* port is 25 */
+	socklen_t len;
+};
+
+struct route_host {
+	char name[256];			/* MX host name, lower case, no dot */
+	unsigned preference;
+	struct route_addr *addrs;	/* A records first, then AAAA */
+	size_t addr_count;
+	enum dns_security addr_security; /* the weaker of the A and AAAA answers */
+	int error;			/* 0, or BASE_EDNS when no address could be had
+					   and a lookup failed, BASE_ENOTFOUND when the
+					   host has no address at all */
+};
+
+enum route_status {
+	ROUTE_OK,		/* at least one host has an address */
+	ROUTE_NULL_MX,		/* RFC 7505: the domain accepts no mail */
+	ROUTE_NO_DOMAIN,	/* NXDOMAIN, or no MX and no address (definite) */
+	ROUTE_TEMPFAIL,		/* a lookup failed; try again later */
+	ROUTE_NO_ADDRESS,	/* MX hosts exist but none has an address */
+};
+
+struct route {
+	char domain[256];		/* next-hop domain, lower case */
+	bool implicit_mx;		/* the domain itself is the only host */
+	enum dns_security mx_security;	/* of the MX answer */
+	struct route_host *hosts;	/* best preference first */
+	size_t host_count;
+};
+
+struct route_req;
+
+/*
+ * Called once with the status and, for every status, a route the callee
+ * now owns (free with route_free; hosts may be empty).
+ */
+typedef void (*route_cb)(void *arg, enum route_status status,
+			 struct route *route);
+
+/*
+ * Resolves domain through dns, keeping at most max_hosts MX hosts. cb runs
+ * exactly once, later, unless route_cancel is called first. Returns 0 and
+ * stores a handle in *req (valid until cb runs), or a negative base_err code
+ * and cb never runs.
+ */
+int route_resolve(struct dns *dns, const char *domain, unsigned max_hosts,
+		  route_cb cb, void *arg, struct route_req **req);
+
+/* Stops a resolution: its callback will not run. */
+void route_cancel(struct route_req *req);
+
+void route_free(struct route *route);
+
+const char *route_status_name(enum route_status status);
+
+#endif

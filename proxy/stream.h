@@ -1,0 +1,108 @@
+/*
+ * A TCP connection on libuv that can switch to TLS (wolfSSL) in place, for
+ * STARTTLS. Reads and writes look the same before and after the switch.
+ * Data given to stream_write is copied (or encrypted into a new buffer), so
+ * the caller's buffer is free when the call returns; the done callback
+ * tells when the bytes have reached the kernel, for backpressure.
+ *
+ * Lifetime: stream_close marks the stream closing and frees it from the
+ * libuv close callback; no callback of the stream runs after stream_close
+ * returns. A callback never runs if the call that took it failed.
+ */
+#ifndef STREAM_H
+#define STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct conf;
+struct stream;
+struct tls_ctx;
+
+/* Result of a TLS handshake, for logs and the policy step. */
+struct stream_tls_info {
+	char version[16];		/* "TLSv1.3" */
+	char cipher[64];		/* "TLS_AES_128_GCM_SHA256" */
+	bool pkix_valid;		/* chain to tls.ca_file verified */
+	char pkix_error[128];		/* why not, when !pkix_valid */
+	bool name_match;		/* the name given to stream_starttls is
+					   a DNS SAN of the leaf (one-label
+					   wildcard allowed); no CN fallback */
+};
+
+struct stream_handler {
+	/* Bytes arrived (plaintext after TLS decryption). */
+	void (*on_read)(struct stream *s, const char *data, size_t len,
+			void *arg);
+	/* The connection ended: BASE_EEOF, BASE_ETLS, BASE_EIO ... */
+	void (*on_error)(struct stream *s, int err, void *arg);
+};
+
+typedef void (*stream_done_cb)(struct stream *s, int status, void *arg);
+
+/*
+ * Client-side TLS settings shared by all streams: CA file and minimum
+ * version from conf. Returns 0 and stores the context in *out, or a
+ * negative base_err code with a message in err.
+ */
+int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
+		size_t errlen);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* A new unconnected stream on loop. Returns 0 or a negative base_err code. */
+int stream_new(uv_loop_t *loop, struct stream **out);
+
+/*
+ * Accepts a pending connection on server into a new stream. Returns 0 or a
+ * negative base_err code.
+ */
+int stream_accept(uv_stream_t *server, struct stream **out);
+
+/* Connects to addr; cb gets 0 or a negative base_err code. */
+int stream_connect(struct stream *s, const struct sockaddr *addr,
+		   stream_done_cb cb, void *arg);
+
+/* Sets the callbacks for reads and errors. */
+void stream_set_handler(struct stream *s, const struct stream_handler *h,
+			void *arg);
+
+int stream_read_start(struct stream *s);
+int stream_read_stop(struct stream *s);
+
+/*
+ * Queues len bytes. cb (may be NULL) runs when they are written or the
+ * write failed. Returns 0 or a negative base_err code (cb then never runs).
+ */
+int stream_write(struct stream *s, const char *data, size_t len,
+		 stream_done_cb cb, void *arg);
+
+/* Bytes queued for writing and not yet written, for backpressure. */
+size_t stream_write_pending(const struct stream *s);
+
+/*
+ * Starts a client TLS handshake with SNI set to sni, and checks the leaf
+ * against name (may be NULL) for stream_tls_info.name_match. Reading must
+ * be stopped and no unread bytes buffered. cb gets 0 when the handshake
+ * finished (whatever the verification result, see stream_tls_info), or a
+ * negative base_err code. Reads resume through the handler afterwards only
+ * after stream_read_start.
+ */
+int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
+		    const char *name, stream_done_cb cb, void *arg);
+
+/* Returns the TLS details, or NULL when the stream is plaintext. */
+const struct stream_tls_info *stream_tls(const struct stream *s);
+
+/* Peer and local addresses as "addr" text; "" when unknown. */
+void stream_peer(const struct stream *s, char *out, size_t outlen,
+		 struct sockaddr_storage *sa);
+
+/* Disables Nagle's algorithm (TCP_NODELAY). */
+void stream_nodelay(struct stream *s);
+
+/* Closes and later frees; no callback runs after this returns. */
+void stream_close(struct stream *s);
+
+#endif
