@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 struct conf;
@@ -48,7 +50,11 @@ typedef void (*dns_cb)(void *arg, const struct dns_result *result);
  */
 int dns_new(uv_loop_t *loop, const struct conf *conf, struct dns **out);
 
-/* Cancels every outstanding query (their callbacks never run) and frees. */
+/*
+ * Cancels every outstanding query (their callbacks never run) and closes
+ * the resolver. The memory is released in libuv close callbacks, so the loop
+ * must run once more before uv_loop_close. Safe to call from a dns_cb.
+ */
 void dns_free(struct dns *dns);
 
 /*
@@ -64,5 +70,42 @@ int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
 void dns_cancel(struct dns_query *q);
 
 const char *dns_security_name(enum dns_security s);
+
+/*
+ * Classifies the answer abuf (alen bytes) to a query of type qtype from the
+ * header's rcode, TC and AD bits and the answer section. AD makes an answer
+ * DNS_SECURE only when trust_ad is true. Fills every field of *out, with
+ * out->abuf = abuf. Returns 0, or BASE_EPROTO when the answer is malformed
+ * (then *out is DNS_ERROR with DNS_INDETERMINATE).
+ */
+int dns_classify(const unsigned char *abuf, size_t alen, int qtype,
+		 bool trust_ad, struct dns_result *out);
+
+/* One MX record: exchange in lower case without the trailing dot. */
+struct dns_mx {
+	char exchange[256];	/* "" for the root name (Null MX, RFC 7505) */
+	unsigned preference;
+};
+
+/*
+ * Parses the MX records of a DNS_ANSWER result into a new array stored in
+ * *out (the caller frees it with free()) and its length in *count. Returns
+ * 0, BASE_ENOMEM, or BASE_EPROTO when the answer cannot be parsed.
+ */
+int dns_parse_mx(const struct dns_result *result, struct dns_mx **out,
+		 size_t *count);
+
+/* Addresses dns_parse_addrs reads from one answer at most. */
+#define DNS_ADDRS_MAX 64
+
+/*
+ * Parses the A (type ns_t_a) or AAAA (ns_t_aaaa) records of a DNS_ANSWER
+ * result, following CNAMEs, into addrs (room for max entries, of which at
+ * most DNS_ADDRS_MAX are used) with port set in each address. Stores the
+ * number written in *count. Returns 0, BASE_ENOMEM, or BASE_EPROTO when the
+ * answer cannot be parsed.
+ */
+int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
+		    struct sockaddr_storage *addrs, size_t max, size_t *count);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "dns.h"
@@ -69,5 +70,23 @@ void route_cancel(struct route_req *req);
 void route_free(struct route *route);
 
 const char *route_status_name(enum route_status status);
+
+/* Source of random numbers for the shuffle; arg is passed through. */
+typedef uint32_t (*route_random_fn)(void *arg);
+
+/*
+ * Returns true when the MX set is a Null MX (RFC 7505 section 3): exactly
+ * one record whose exchange is the root name.
+ */
+bool route_is_null_mx(const struct dns_mx *mx, size_t count);
+
+/*
+ * Orders mx in place for delivery: drops root and invalid exchanges, sorts
+ * by preference, shuffles records of equal preference with rng (NULL
+ * means getrandom), drops later duplicates of a host name and keeps at most
+ * max_hosts. Returns the number of records kept at the front of mx.
+ */
+size_t route_sort_mx(struct dns_mx *mx, size_t count, size_t max_hosts,
+		     route_random_fn rng, void *rng_arg);
 
 #endif

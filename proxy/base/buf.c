@@ -18,6 +18,9 @@ int base_buf_append(struct base_buf *b, const void *p, size_t n)
 	size_t cap;
 	char *data;
 
+	/* Appending nothing must not reach memcpy with a NULL data pointer. */
+	if (n == 0)
+		return 0;
 	if (n > b->max - b->len)
 		return BASE_ETOOLONG;
 	if (b->len + n <= b->cap) {

@@ -1,0 +1,104 @@
+/*
+ * Internals of the client session shared by client.c (connection, command
+ * dispatch) and client_txn.c (the transaction: routing, upstream, DATA).
+ */
+#ifndef CLIENT_IMPL_H
+#define CLIENT_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "outcome.h"
+#include "relay.h"
+#include "route.h"
+#include "smtp_cmd.h"
+
+#define CLIENT_INPUT_MAX (SMTP_CMD_LINE_MAX_EXT * 8)
+#define CLIENT_CHUNK 16384
+
+enum client_state {
+	CLIENT_COMMAND,		/* reading and answering commands */
+	CLIENT_WAIT,		/* a command awaits routing or the MX */
+	CLIENT_DATA,		/* streaming message bytes to the MX */
+	CLIENT_DISCARD,		/* reading message bytes that go nowhere */
+	CLIENT_FINAL,		/* end of data sent, MX reply awaited */
+	CLIENT_CLOSING,
+};
+
+/* What the pending command waits for from the upstream session. */
+enum client_wait {
+	CLIENT_WAIT_NONE,
+	CLIENT_WAIT_ROUTE,
+	CLIENT_WAIT_READY,
+	CLIENT_WAIT_RSET,
+	CLIENT_WAIT_MAIL,
+	CLIENT_WAIT_RCPT,
+	CLIENT_WAIT_DATA,
+};
+
+struct client {
+	struct server *srv;
+	struct client *next;		/* in srv->clients */
+	struct client *prev;
+	uint64_t id;
+	struct stream *stream;
+	uv_timer_t timer;
+	enum client_state state;
+	struct base_buf in;		/* unprocessed command bytes */
+	bool discard_line;		/* skipping the rest of a long line */
+	bool greeted;
+	bool quitting;
+	bool reading;
+	char peer[64];
+	char helo[256];
+
+	/* The transaction. */
+	bool has_mail;
+	char mail_from[SMTP_CMD_PATH_MAX + 1];
+	char mail_params[SMTP_CMD_LINE_MAX_EXT];	/* as sent upstream */
+	bool mail_smtputf8;
+	bool mail_8bit;
+	uint64_t mail_size;
+	char domain[256];		/* next-hop domain, "" before 1st RCPT */
+	char rcpt[SMTP_CMD_PATH_MAX + 1];	/* RCPT being relayed */
+	char **accepted;		/* recipients the MX accepted */
+	unsigned accepted_count;
+	unsigned rcpt_count;
+	bool txn_failed;		/* routing or delivery failed */
+	struct outcome txn_failure;
+	bool mail_sent;			/* MAIL FROM went to this MX */
+	struct relay_data relay;
+	struct outcome data_failure;
+	bool data_failed;
+	char *chunk;			/* 2 * CLIENT_CHUNK + 2 bytes */
+
+	/* The upstream side. */
+	enum client_wait wait;
+	struct route_req *route_req;
+	struct upstream *up;
+	bool up_dirty;			/* the MX holds a transaction: RSET */
+	uint64_t t_txn;			/* ms: first RCPT */
+	uint64_t t_routed;
+	uint64_t t_ready;
+	uint64_t t_mail;
+	char policy_name[16];
+};
+
+/* client.c */
+void client_reply(struct client *c, const char *line);
+void client_reply_outcome(struct client *c, const struct outcome *o);
+void client_resume(struct client *c);
+void client_pause(struct client *c);
+void client_close(struct client *c);
+
+/* client_txn.c */
+void client_txn_reset(struct client *c);
+void client_txn_rcpt(struct client *c, const struct smtp_cmd *cmd);
+void client_txn_data(struct client *c);
+void client_txn_rset(struct client *c);
+void client_txn_feed(struct client *c, const char *data, size_t len);
+void client_txn_close(struct client *c, bool mid_message);
+
+#endif

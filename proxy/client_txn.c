@@ -1,0 +1,502 @@
+/*
+ * Client session, transaction side: routing on the first RCPT, the policy
+ * step, the upstream session, relaying MAIL, RCPT and DATA, and the
+ * summary line for each recipient. The end of DATA is answered only with
+ * the MX's own final reply (or a 4xx/5xx of ours when it never came).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dname.h"
+#include "base/err.h"
+#include "client_impl.h"
+#include "log.h"
+#include "policy.h"
+#include "server.h"
+#include "stream.h"
+#include "upstream.h"
+
+#define CLIENT_HIGH_WATER (256 * 1024)
+
+static void on_ready(void *arg, const struct outcome *o);
+static void on_reply(void *arg, const struct smtp_reply *r);
+static void on_error(void *arg, const struct outcome *o);
+static void on_drain(void *arg);
+
+static const struct upstream_hooks hooks = {
+	.on_ready = on_ready,
+	.on_reply = on_reply,
+	.on_error = on_error,
+	.on_drain = on_drain,
+};
+
+static double seconds(uint64_t from, uint64_t to)
+{
+	return to > from && from > 0 ? (double)(to - from) / 1000.0 : 0.0;
+}
+
+/* Writes the one summary line for a recipient's outcome. */
+static void log_recipient(struct client *c, const char *rcpt,
+			  const struct outcome *o)
+{
+	struct upstream_info info = { .host = "none", .address = "none" };
+	uint64_t now = uv_now(c->srv->loop);
+	char from[128], to[128], reply[512], text[420];
+
+	if (c->up != NULL)
+		upstream_info(c->up, &info);
+	log_escape(c->mail_from, strlen(c->mail_from), from, sizeof(from));
+	log_escape(rcpt, strlen(rcpt), to, sizeof(to));
+	snprintf(text, sizeof(text), "%d %s %s", o->code, o->enhanced, o->text);
+	log_escape(text, strlen(text), reply, sizeof(reply));
+
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=recipient from=%s to=%s relay=%s[%s]:25 "
+		 "delays=%.3f/%.3f/%.3f/%.3f delay=%.3f tls=%s cipher=%s "
+		 "verified=no policy=%s dsn=%s status=%s reason=%s reply=%s",
+		 from, to, info.host, info.address,
+		 seconds(c->t_txn, c->t_routed), info.connect_s, info.tls_s,
+		 seconds(c->t_mail, now), seconds(c->t_txn, now),
+		 info.tls ? info.tls->version : "none",
+		 info.tls ? info.tls->cipher : "none",
+		 c->policy_name[0] ? c->policy_name : "none", o->enhanced,
+		 outcome_status(o), o->reason, reply);
+}
+
+static void free_accepted(struct client *c)
+{
+	for (unsigned i = 0; i < c->accepted_count; i++)
+		free(c->accepted[i]);
+	free(c->accepted);
+	c->accepted = NULL;
+	c->accepted_count = 0;
+}
+
+void client_txn_reset(struct client *c)
+{
+	if (c->mail_sent)
+		c->up_dirty = true;
+	free_accepted(c);
+	c->has_mail = false;
+	c->mail_from[0] = '\0';
+	c->mail_smtputf8 = false;
+	c->mail_8bit = false;
+	c->mail_size = 0;
+	c->domain[0] = '\0';
+	c->rcpt_count = 0;
+	c->txn_failed = false;
+	c->mail_sent = false;
+	c->data_failed = false;
+	c->t_txn = c->t_routed = c->t_ready = c->t_mail = 0;
+}
+
+void client_txn_rset(struct client *c)
+{
+	client_txn_reset(c);
+}
+
+/* Ends the wait for the current command and answers buffered ones. */
+static void finish_wait(struct client *c)
+{
+	c->wait = CLIENT_WAIT_NONE;
+	if (c->state == CLIENT_WAIT)
+		c->state = CLIENT_COMMAND;
+	client_resume(c);
+}
+
+/* Fails the whole transaction; later RCPTs get the same reply. */
+static void fail_txn(struct client *c, const struct outcome *o)
+{
+	c->txn_failed = true;
+	c->txn_failure = *o;
+	log_recipient(c, c->rcpt, o);
+	client_reply_outcome(c, o);
+	finish_wait(c);
+}
+
+static void drop_upstream(struct client *c)
+{
+	upstream_abort(c->up);
+	c->up = NULL;
+	c->up_dirty = false;
+	c->mail_sent = false;
+}
+
+static void begin_wait(struct client *c, enum client_wait w)
+{
+	c->wait = w;
+	c->state = CLIENT_WAIT;
+	client_pause(c);
+}
+
+static void send_command(struct client *c, enum client_wait w, const char *line)
+{
+	struct outcome o;
+
+	begin_wait(c, w);
+	if (upstream_send(c->up, line, strlen(line)) < 0) {
+		outcome_set(&o, OUTCOME_LOST, "write failed");
+		drop_upstream(c);
+		fail_txn(c, &o);
+	}
+}
+
+/* Builds MAIL FROM with the parameters this MX supports. */
+static void send_mail(struct client *c)
+{
+	const struct ehlo_caps *caps = upstream_caps(c->up);
+	char line[SMTP_CMD_PATH_MAX + 128];
+	struct outcome o;
+	int n;
+
+	/* RFC 6531 section 3.4: no SMTPUTF8 message to a server without it. */
+	if (c->mail_smtputf8 && !(caps->flags & EHLO_SMTPUTF8)) {
+		outcome_set(&o, OUTCOME_SMTPUTF8_UNSUPPORTED, NULL);
+		fail_txn(c, &o);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "MAIL FROM:<%s>", c->mail_from);
+	if (c->mail_size > 0 && (caps->flags & EHLO_SIZE))
+		n += snprintf(line + n, sizeof(line) - n, " SIZE=%" PRIu64, c->mail_size);
+	if (c->mail_8bit && (caps->flags & EHLO_8BITMIME))
+		n += snprintf(line + n, sizeof(line) - n, " BODY=8BITMIME");
+	else if (c->mail_8bit)
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=8bitmime-unsupported action=sent-as-is");
+	if (c->mail_smtputf8)
+		n += snprintf(line + n, sizeof(line) - n, " SMTPUTF8");
+	snprintf(line + n, sizeof(line) - n, "\r\n");
+
+	c->t_mail = uv_now(c->srv->loop);
+	c->mail_sent = true;
+	send_command(c, CLIENT_WAIT_MAIL, line);
+}
+
+static void send_rcpt(struct client *c)
+{
+	char line[SMTP_CMD_PATH_MAX + 16];
+
+	snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", c->rcpt);
+	send_command(c, CLIENT_WAIT_RCPT, line);
+}
+
+static void route_done(void *arg, enum route_status status, struct route *route)
+{
+	static const enum outcome_kind kinds[] = {
+		[ROUTE_NULL_MX] = OUTCOME_NULL_MX,
+		[ROUTE_NO_DOMAIN] = OUTCOME_NO_DOMAIN,
+		[ROUTE_TEMPFAIL] = OUTCOME_DNS_TEMPFAIL,
+		[ROUTE_NO_ADDRESS] = OUTCOME_NO_ADDRESS,
+	};
+	struct client *c = arg;
+	struct policy policy;
+	struct outcome o;
+
+	c->route_req = NULL;
+	c->t_routed = uv_now(c->srv->loop);
+	log_conn(&c->srv->log, CONF_LOG_DEBUG, c->id,
+		 "event=route domain=%s status=%s hosts=%zu", c->domain,
+		 route_status_name(status), route->host_count);
+	if (status != ROUTE_OK) {
+		route_free(route);
+		outcome_set(&o, kinds[status], c->domain);
+		fail_txn(c, &o);
+		return;
+	}
+
+	policy_decide(c->srv->conf, route, &policy);
+	snprintf(c->policy_name, sizeof(c->policy_name), "%s",
+		 conf_level_name(policy.level));
+	c->wait = CLIENT_WAIT_READY;
+	if (upstream_new(c->srv, c->id, route, &policy, &hooks, c, &c->up) < 0) {
+		c->up = NULL;
+		outcome_set(&o, OUTCOME_LOCAL_ERROR, NULL);
+		fail_txn(c, &o);
+	}
+}
+
+/* Routes the transaction's domain, or reuses the MX session for it. */
+static void start_delivery(struct client *c)
+{
+	struct outcome o;
+
+	c->t_txn = uv_now(c->srv->loop);
+	if (c->up != NULL &&
+	    base_dname_equal(upstream_route(c->up)->domain, c->domain)) {
+		c->t_routed = c->t_txn;
+		if (c->up_dirty)
+			send_command(c, CLIENT_WAIT_RSET, "RSET\r\n");
+		else {
+			begin_wait(c, CLIENT_WAIT_MAIL);
+			send_mail(c);
+		}
+		return;
+	}
+
+	upstream_quit(c->up);
+	c->up = NULL;
+	c->up_dirty = false;
+	begin_wait(c, CLIENT_WAIT_ROUTE);
+	if (route_resolve(c->srv->dns, c->domain, c->srv->conf->limits.max_mx_hosts,
+			  route_done, c, &c->route_req) < 0) {
+		c->route_req = NULL;
+		outcome_set(&o, OUTCOME_LOCAL_ERROR, "route lookup failed");
+		fail_txn(c, &o);
+	}
+}
+
+void client_txn_rcpt(struct client *c, const struct smtp_cmd *cmd)
+{
+	struct outcome o;
+
+	snprintf(c->rcpt, sizeof(c->rcpt), "%s", cmd->path);
+	if (c->rcpt_count >= c->srv->conf->limits.max_recipients) {
+		outcome_set(&o, OUTCOME_TOO_MANY_RCPTS, NULL);
+		client_reply_outcome(c, &o);
+		return;
+	}
+	c->rcpt_count++;
+
+	if (c->domain[0] == '\0') {
+		if (base_dname_normalize(cmd->domain, c->domain, sizeof(c->domain)) < 0) {
+			client_reply(c, "501 5.1.3 Invalid recipient domain\r\n");
+			return;
+		}
+		start_delivery(c);
+		return;
+	}
+	if (!base_dname_equal(c->domain, cmd->domain)) {
+		/* One next hop per transaction; the sender retries the rest. */
+		outcome_set(&o, OUTCOME_OTHER_DOMAIN, cmd->domain);
+		log_recipient(c, c->rcpt, &o);
+		client_reply_outcome(c, &o);
+		return;
+	}
+	if (c->txn_failed) {
+		log_recipient(c, c->rcpt, &c->txn_failure);
+		client_reply_outcome(c, &c->txn_failure);
+		return;
+	}
+	send_rcpt(c);
+}
+
+void client_txn_data(struct client *c)
+{
+	if (c->accepted_count == 0 || c->up == NULL) {
+		client_reply(c, "554 5.5.1 No valid recipients\r\n");
+		return;
+	}
+	send_command(c, CLIENT_WAIT_DATA, "DATA\r\n");
+}
+
+static int add_accepted(struct client *c)
+{
+	char **list = realloc(c->accepted, (c->accepted_count + 1) * sizeof(*list));
+
+	if (list == NULL)
+		return BASE_ENOMEM;
+	c->accepted = list;
+	list[c->accepted_count] = strdup(c->rcpt);
+	if (list[c->accepted_count] == NULL)
+		return BASE_ENOMEM;
+	c->accepted_count++;
+	return 0;
+}
+
+/* Relays the MX's reply to the client in our own formatting. */
+static void relay_reply(struct client *c, const struct smtp_reply *r,
+			struct outcome *o)
+{
+	outcome_from_reply(o, r);
+	client_reply_outcome(c, o);
+}
+
+static void end_message(struct client *c, const struct outcome *o)
+{
+	for (unsigned i = 0; i < c->accepted_count; i++)
+		log_recipient(c, c->accepted[i], o);
+	client_reply_outcome(c, o);
+	c->mail_sent = false;
+	client_txn_reset(c);
+	c->state = CLIENT_COMMAND;
+	c->wait = CLIENT_WAIT_NONE;
+	client_resume(c);
+}
+
+static void on_reply(void *arg, const struct smtp_reply *r)
+{
+	struct client *c = arg;
+	struct outcome o;
+
+	if (c->state == CLIENT_FINAL) {
+		outcome_from_reply(&o, r);
+		end_message(c, &o);
+		return;
+	}
+	switch (c->wait) {
+	case CLIENT_WAIT_RSET:
+		c->up_dirty = false;
+		if (r->code / 100 == 2) {
+			send_mail(c);
+			return;
+		}
+		drop_upstream(c);
+		start_delivery(c);
+		return;
+	case CLIENT_WAIT_MAIL:
+		if (r->code / 100 == 2) {
+			send_rcpt(c);
+			return;
+		}
+		c->mail_sent = false;
+		outcome_from_reply(&o, r);
+		fail_txn(c, &o);
+		return;
+	case CLIENT_WAIT_RCPT:
+		relay_reply(c, r, &o);
+		if (r->code / 100 != 2)
+			log_recipient(c, c->rcpt, &o);
+		else if (add_accepted(c) < 0)
+			client_close(c);
+		finish_wait(c);
+		return;
+	case CLIENT_WAIT_DATA:
+		if (r->code != 354) {
+			relay_reply(c, r, &o);
+			finish_wait(c);
+			return;
+		}
+		client_reply(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
+		relay_data_init(&c->relay);
+		c->wait = CLIENT_WAIT_NONE;
+		c->state = CLIENT_DATA;
+		client_resume(c);
+		return;
+	default:
+		return;
+	}
+}
+
+static void on_ready(void *arg, const struct outcome *o)
+{
+	struct client *c = arg;
+
+	if (o != NULL) {
+		struct outcome copy = *o;
+
+		drop_upstream(c);
+		fail_txn(c, &copy);
+		return;
+	}
+	c->t_ready = uv_now(c->srv->loop);
+	send_mail(c);
+}
+
+static void on_error(void *arg, const struct outcome *o)
+{
+	struct client *c = arg;
+	struct outcome copy = *o;
+
+	drop_upstream(c);
+	switch (c->state) {
+	case CLIENT_WAIT:
+		fail_txn(c, &copy);
+		return;
+	case CLIENT_DATA:
+		c->data_failed = true;
+		c->data_failure = copy;
+		c->state = CLIENT_DISCARD;
+		return;
+	case CLIENT_FINAL:
+		end_message(c, &copy);
+		return;
+	default:
+		/* The idle MX session ended; the next transaction opens one. */
+		return;
+	}
+}
+
+static void on_drain(void *arg)
+{
+	struct client *c = arg;
+
+	if (c->state == CLIENT_DATA && !c->reading)
+		client_resume(c);
+}
+
+/* Handles the bytes after the final dot: the MX's reply or our own. */
+static void data_done(struct client *c, const char *rest, size_t len)
+{
+	if (len > 0 && base_buf_append(&c->in, rest, len) < 0) {
+		client_close(c);
+		return;
+	}
+	if (c->state == CLIENT_DISCARD) {
+		c->state = CLIENT_COMMAND;
+		end_message(c, &c->data_failure);
+		return;
+	}
+	c->state = CLIENT_FINAL;
+	client_pause(c);
+	upstream_await_final(c->up);
+}
+
+static void forward_chunk(struct client *c, size_t outlen)
+{
+	struct outcome o;
+
+	if (c->relay.bytes > c->srv->conf->limits.max_message_size) {
+		/* Closing without the final dot makes the MX drop the message. */
+		drop_upstream(c);
+		outcome_set(&c->data_failure, OUTCOME_TOO_BIG, NULL);
+		c->data_failed = true;
+		c->state = CLIENT_DISCARD;
+		return;
+	}
+	if (upstream_write_data(c->up, c->chunk, outlen) < 0) {
+		outcome_set(&o, OUTCOME_LOST, "write failed");
+		on_error(c, &o);
+	}
+}
+
+void client_txn_feed(struct client *c, const char *data, size_t len)
+{
+	size_t outlen;
+
+	if (c->chunk == NULL && (c->chunk = malloc(2 * CLIENT_CHUNK + 2)) == NULL) {
+		client_close(c);
+		return;
+	}
+	while (len > 0) {
+		size_t n = len > CLIENT_CHUNK ? CLIENT_CHUNK : len;
+		size_t used = relay_data_feed(&c->relay, data, n, c->chunk, &outlen);
+
+		data += used;
+		len -= used;
+		if (c->state == CLIENT_DATA && outlen > 0)
+			forward_chunk(c, outlen);
+		if (c->state == CLIENT_CLOSING)
+			return;
+		if (c->relay.done) {
+			data_done(c, data, len);
+			return;
+		}
+	}
+	if (c->state == CLIENT_DATA && upstream_pending(c->up) > CLIENT_HIGH_WATER)
+		client_pause(c);
+}
+
+void client_txn_close(struct client *c, bool mid_message)
+{
+	route_cancel(c->route_req);
+	c->route_req = NULL;
+	/* Without the final dot and a QUIT, the MX drops a partial message. */
+	if (mid_message)
+		upstream_abort(c->up);
+	else
+		upstream_quit(c->up);
+	c->up = NULL;
+	free_accepted(c);
+}

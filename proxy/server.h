@@ -1,0 +1,44 @@
+/*
+ * The one context object of a running mxlock: loop, configuration
+ * snapshot, resolver, TLS settings and counters. Every session reaches it
+ * through a pointer; nothing of it is global.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "conf/conf.h"
+#include "log.h"
+
+struct client;
+struct dns;
+struct tls_ctx;
+
+struct server {
+	uv_loop_t *loop;
+	const struct conf *conf;
+	struct dns *dns;
+	struct tls_ctx *tls;
+	struct log log;
+	uint64_t next_conn_id;
+	unsigned conn_count;
+	uv_tcp_t *listeners;
+	size_t listener_count;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	int stopping;
+	struct client *clients;		/* open client sessions */
+};
+
+/*
+ * Opens every listener of conf and starts accepting. Returns 0 or a
+ * negative base_err code after logging which address failed.
+ */
+int server_listen(struct server *srv);
+
+/* Stops accepting and closes the listeners and signal handles. */
+void server_stop(struct server *srv);
+
+#endif

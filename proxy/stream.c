@@ -1,0 +1,1057 @@
+/*
+ * TCP stream on libuv that switches to TLS (wolfSSL) in place for STARTTLS.
+ * A stream owns its uv_tcp_t, a uv_idle_t that delivers plaintext buffered
+ * while reading was stopped, the WOLFSSL object and three buffers: one
+ * 16 KiB read buffer (only while reading), the ciphertext that wolfSSL has
+ * not read yet, and the ciphertext wolfSSL produced before uv_write takes
+ * it. wolfSSL never touches the socket: its I/O callbacks work on those
+ * buffers. Only the client side of TLS is built; the handshake step uses
+ * wolfSSL_negotiate, so a server-side WOLFSSL fits the same structure.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "base/dname.h"
+#include "base/err.h"
+#include "conf/conf.h"
+#include "stream.h"
+#include "tls_name.h"
+
+/* Bytes per libuv read, and per wolfSSL_read or wolfSSL_write call. */
+#define STREAM_CHUNK 16384
+/* Ciphertext waiting for wolfSSL: one read plus a partial TLS record. */
+#define STREAM_IN_MAX (64 * 1024)
+/* Ciphertext that one wolfSSL call may produce before it is written. */
+#define STREAM_OUT_MAX (256 * 1024)
+/* GeneralName tag of a dNSName (RFC 5280 section 4.2.1.6). */
+#define STREAM_GEN_DNS 2
+
+enum stream_tls_state {
+	STREAM_PLAIN,
+	STREAM_HANDSHAKE,
+	STREAM_TLS,
+};
+
+struct tls_ctx {
+	WOLFSSL_CTX *ctx;
+	bool has_ca;		/* tls.ca_file was loaded */
+};
+
+/* One uv_write; data is owned by the request and freed in its callback. */
+struct stream_write_req {
+	uv_write_t req;
+	struct stream *s;
+	stream_done_cb cb;
+	void *arg;
+	char *data;
+	size_t len;
+};
+
+struct stream {
+	uv_tcp_t tcp;
+	uv_idle_t idle;
+	uv_connect_t connect;
+	int handles_open;	/* handles whose close callback is pending */
+
+	struct stream_handler handler;
+	void *handler_arg;
+
+	stream_done_cb done_cb;	/* pending connect or handshake */
+	void *done_arg;
+	bool connecting;
+
+	bool reading;		/* the owner wants on_read calls */
+	bool uv_reading;	/* uv_read_start is in effect */
+	bool closing;
+	int failed;		/* first fatal error; 0 while usable */
+	int callback_depth;	/* > 0 while rbuf may be in use */
+
+	char *rbuf;		/* STREAM_CHUNK bytes, kept only while reading */
+	size_t write_pending;	/* bytes of writes whose callback has not run */
+
+	enum stream_tls_state tls_state;
+	WOLFSSL *ssl;
+	struct base_buf in;	/* ciphertext; bytes before in_off are read */
+	size_t in_off;
+	struct base_buf out;	/* ciphertext not yet passed to uv_write */
+	bool has_ca;
+	int verify_error;	/* first error the verify callback saw */
+	int verify_depth;
+	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
+	struct stream_tls_info info;
+};
+
+static void stream_alloc_cb(uv_handle_t *h, size_t suggested,
+			    uv_buf_t *buf);
+static void stream_read_cb(uv_stream_t *h, ssize_t nread,
+			   const uv_buf_t *buf);
+
+/* Translates a libuv code (a negated errno on Unix) into a base_err code. */
+static int stream_uv_err(int code)
+{
+	switch (code) {
+	case 0:
+		return 0;
+	case UV_EOF:
+		return BASE_EEOF;
+	case UV_ENOMEM:
+	case UV_ENOBUFS:
+		return BASE_ENOMEM;
+	case UV_EINVAL:
+		return BASE_EINVAL;
+	case UV_ECONNREFUSED:
+		return BASE_ECONNREFUSED;
+	case UV_ENETUNREACH:
+	case UV_EHOSTUNREACH:
+	case UV_ENETDOWN:
+		return BASE_EUNREACH;
+	case UV_ETIMEDOUT:
+		return BASE_ETIMEDOUT;
+	case UV_ECANCELED:
+		return BASE_ECANCELED;
+	case UV_ECONNRESET:
+	case UV_ECONNABORTED:
+	case UV_EPIPE:
+	case UV_ENOTCONN:
+	case UV_EIO:
+		return BASE_EIO;
+	}
+	return BASE_ESYS;
+}
+
+/* Translates a wolfSSL_get_error code (not WANT_READ) into a base_err. */
+static int stream_tls_err(int code)
+{
+	switch (code) {
+	case WOLFSSL_ERROR_NONE:
+		return 0;
+	case WOLFSSL_ERROR_ZERO_RETURN:
+		return BASE_EEOF;
+	case MEMORY_E:
+		return BASE_ENOMEM;
+	}
+	return BASE_ETLS;
+}
+
+/* Records that the chain failed; returns 1 so the handshake goes on. */
+static int stream_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct stream *s = store->userCtx;
+
+	if (preverify || s == NULL || s->verify_error != 0)
+		return 1;
+
+	s->verify_error = store->error != 0 ? store->error : -1;
+	s->verify_depth = store->error_depth;
+	return 1;
+}
+
+static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
+			     char *err, size_t errlen)
+{
+	int version = conf->tls_min_version == 13 ? WOLFSSL_TLSV1_3 :
+		      WOLFSSL_TLSV1_2;
+
+	if (wolfSSL_CTX_SetMinVersion(t->ctx, version) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set the minimum TLS version");
+		return BASE_ETLS;
+	}
+
+	if (conf->tls_ca_file != NULL) {
+		if (wolfSSL_CTX_load_verify_locations(t->ctx, conf->tls_ca_file,
+						      NULL) != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "tls.ca_file %s: cannot load CA "
+				 "certificates (missing file or no PEM "
+				 "certificate in it)", conf->tls_ca_file);
+			return BASE_EINVAL;
+		}
+		t->has_ca = true;
+	}
+
+	/*
+	 * The handshake never fails on the chain: the policy decides later
+	 * from pkix_valid, and levels such as encrypt accept any
+	 * certificate. Without a CA there is nothing to verify against.
+	 */
+	if (t->has_ca)
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER,
+				       stream_verify_cb);
+	else
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	return 0;
+}
+
+int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
+		size_t errlen)
+{
+	struct tls_ctx *t;
+	int rc;
+
+	*out = NULL;
+	if (conf->tls_min_version != 12 && conf->tls_min_version != 13) {
+		snprintf(err, errlen, "tls.min_version %d is not supported: "
+			 "use 12 or 13", conf->tls_min_version);
+		return BASE_EINVAL;
+	}
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "wolfSSL_Init failed");
+		return BASE_ETLS;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return BASE_ENOMEM;
+	}
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (t->ctx == NULL) {
+		free(t);
+		snprintf(err, errlen, "cannot create the wolfSSL context");
+		return BASE_ENOMEM;
+	}
+
+	rc = tls_ctx_configure(t, conf, err, errlen);
+	if (rc < 0) {
+		tls_ctx_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	wolfSSL_CTX_free(ctx->ctx);
+	free(ctx);
+}
+
+int stream_new(uv_loop_t *loop, struct stream **out)
+{
+	struct stream *s;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return BASE_ENOMEM;
+
+	rc = uv_tcp_init(loop, &s->tcp);
+	if (rc < 0) {
+		free(s);
+		return stream_uv_err(rc);
+	}
+	uv_idle_init(loop, &s->idle);
+	s->tcp.data = s;
+	s->idle.data = s;
+	s->handles_open = 2;
+
+	base_buf_init(&s->in, STREAM_IN_MAX);
+	base_buf_init(&s->out, STREAM_OUT_MAX);
+	*out = s;
+	return 0;
+}
+
+int stream_accept(uv_stream_t *server, struct stream **out)
+{
+	struct stream *s;
+	int rc;
+
+	rc = stream_new(server->loop, &s);
+	if (rc < 0)
+		return rc;
+
+	rc = uv_accept(server, (uv_stream_t *)&s->tcp);
+	if (rc < 0) {
+		stream_close(s);
+		*out = NULL;
+		return stream_uv_err(rc);
+	}
+	*out = s;
+	return 0;
+}
+
+static void stream_free(struct stream *s)
+{
+	wolfSSL_free(s->ssl);
+	base_buf_free(&s->in);
+	base_buf_free(&s->out);
+	free(s->rbuf);
+	free(s);
+}
+
+static void stream_close_cb(uv_handle_t *h)
+{
+	struct stream *s = h->data;
+
+	if (--s->handles_open > 0)
+		return;
+	stream_free(s);
+}
+
+void stream_close(struct stream *s)
+{
+	if (s == NULL || s->closing)
+		return;
+
+	/*
+	 * libuv runs pending connect and write callbacks (with
+	 * UV_ECANCELED) before the close callback; they see closing and
+	 * drop the owner's callback, so none runs after this returns.
+	 */
+	s->closing = true;
+	s->reading = false;
+	s->done_cb = NULL;
+	uv_close((uv_handle_t *)&s->tcp, stream_close_cb);
+	uv_close((uv_handle_t *)&s->idle, stream_close_cb);
+}
+
+static void stream_connect_cb(uv_connect_t *req, int status)
+{
+	struct stream *s = req->handle->data;
+	stream_done_cb cb = s->done_cb;
+	int rc = stream_uv_err(status);
+
+	s->connecting = false;
+	if (s->closing)
+		return;
+
+	s->done_cb = NULL;
+	if (rc < 0)
+		s->failed = rc;
+	if (cb != NULL)
+		cb(s, rc, s->done_arg);
+}
+
+int stream_connect(struct stream *s, const struct sockaddr *addr,
+		   stream_done_cb cb, void *arg)
+{
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->connecting || s->failed)
+		return BASE_EINVAL;
+
+	rc = uv_tcp_connect(&s->connect, &s->tcp, addr, stream_connect_cb);
+	if (rc < 0)
+		return stream_uv_err(rc);
+
+	s->connecting = true;
+	s->done_cb = cb;
+	s->done_arg = arg;
+	return 0;
+}
+
+void stream_set_handler(struct stream *s, const struct stream_handler *h,
+			void *arg)
+{
+	if (h != NULL)
+		s->handler = *h;
+	else
+		memset(&s->handler, 0, sizeof(s->handler));
+	s->handler_arg = arg;
+}
+
+static int stream_uv_read_start(struct stream *s)
+{
+	int rc;
+
+	if (s->uv_reading)
+		return 0;
+	rc = uv_read_start((uv_stream_t *)&s->tcp, stream_alloc_cb,
+			   stream_read_cb);
+	if (rc < 0)
+		return stream_uv_err(rc);
+	s->uv_reading = true;
+	return 0;
+}
+
+static void stream_uv_read_stop(struct stream *s)
+{
+	if (!s->uv_reading)
+		return;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	s->uv_reading = false;
+}
+
+/* Frees the read buffers once no read is active and no callback uses them. */
+static void stream_release_buffers(struct stream *s)
+{
+	if (s->uv_reading || s->callback_depth > 0)
+		return;
+
+	free(s->rbuf);
+	s->rbuf = NULL;
+	if (s->in_off == s->in.len) {
+		base_buf_free(&s->in);
+		s->in_off = 0;
+	}
+}
+
+static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct stream *s = h->data;
+
+	if (s->rbuf == NULL)
+		s->rbuf = malloc(STREAM_CHUNK);
+	buf->base = s->rbuf;
+	buf->len = s->rbuf != NULL ? STREAM_CHUNK : 0;
+}
+
+/*
+ * Marks the stream failed and tells the owner once: through the handshake
+ * callback while a handshake runs, through on_error otherwise. Only called
+ * from libuv callbacks, never from a call the owner made.
+ */
+static void stream_fail(struct stream *s, int err)
+{
+	stream_done_cb cb = s->done_cb;
+
+	if (s->failed || s->closing)
+		return;
+
+	s->failed = err;
+	s->reading = false;
+	stream_uv_read_stop(s);
+	uv_idle_stop(&s->idle);
+
+	if (s->tls_state == STREAM_HANDSHAKE) {
+		s->done_cb = NULL;
+		if (cb != NULL)
+			cb(s, err, s->done_arg);
+		return;
+	}
+	if (s->handler.on_error != NULL)
+		s->handler.on_error(s, err, s->handler_arg);
+}
+
+static void stream_write_cb(uv_write_t *req, int status)
+{
+	struct stream_write_req *w = (struct stream_write_req *)req;
+	struct stream *s = w->s;
+	stream_done_cb cb = w->cb;
+	void *arg = w->arg;
+	int rc = stream_uv_err(status);
+
+	s->write_pending -= w->len;
+	free(w->data);
+	free(w);
+	if (s->closing)
+		return;
+
+	if (cb != NULL)
+		cb(s, rc, arg);
+	if (rc < 0)
+		stream_fail(s, rc);
+}
+
+/* Queues len bytes at data, which the request takes over (even on error). */
+static int stream_submit(struct stream *s, char *data, size_t len,
+			 stream_done_cb cb, void *arg)
+{
+	struct stream_write_req *w;
+	uv_buf_t buf = uv_buf_init(data, (unsigned int)len);
+	int rc;
+
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		free(data);
+		return BASE_ENOMEM;
+	}
+	w->s = s;
+	w->cb = cb;
+	w->arg = arg;
+	w->data = data;
+	w->len = len;
+
+	rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1,
+		      stream_write_cb);
+	if (rc < 0) {
+		free(data);
+		free(w);
+		return stream_uv_err(rc);
+	}
+	s->write_pending += len;
+	return 0;
+}
+
+/* Writes the ciphertext wolfSSL produced; cb runs when it is written. */
+static int stream_flush(struct stream *s, stream_done_cb cb, void *arg)
+{
+	char *data = s->out.data;
+	size_t len = s->out.len;
+
+	if (len == 0 && cb == NULL)
+		return 0;
+
+	base_buf_init(&s->out, STREAM_OUT_MAX);
+	return stream_submit(s, data, len, cb, arg);
+}
+
+static int stream_tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+	struct stream *s = ctx;
+
+	if (sz < 0 || base_buf_append(&s->out, buf, (size_t)sz) < 0)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	return sz;
+}
+
+static int stream_tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+	struct stream *s = ctx;
+	size_t n = s->in.len - s->in_off;
+
+	if (n == 0 || sz <= 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	if (n > (size_t)sz)
+		n = (size_t)sz;
+
+	memcpy(buf, s->in.data + s->in_off, n);
+	s->in_off += n;
+	return (int)n;
+}
+
+/* Calls on_read with plaintext; the owner may stop or close inside. */
+static void stream_deliver(struct stream *s, const char *data, size_t len)
+{
+	if (s->handler.on_read != NULL)
+		s->handler.on_read(s, data, len, s->handler_arg);
+}
+
+/*
+ * Decrypts and delivers records until wolfSSL needs more ciphertext or the
+ * owner stops reading. What is left stays in wolfSSL and in s->in, in
+ * order, for the next stream_read_start.
+ */
+static void stream_tls_drain(struct stream *s)
+{
+	int n, code, rc;
+
+	while (s->reading && !s->closing && !s->failed) {
+		if (s->rbuf == NULL)
+			s->rbuf = malloc(STREAM_CHUNK);
+		if (s->rbuf == NULL) {
+			stream_fail(s, BASE_ENOMEM);
+			return;
+		}
+
+		n = wolfSSL_read(s->ssl, s->rbuf, STREAM_CHUNK);
+		code = n > 0 ? WOLFSSL_ERROR_NONE : wolfSSL_get_error(s->ssl, n);
+		rc = stream_flush(s, NULL, NULL);
+		if (rc < 0) {
+			stream_fail(s, rc);
+			return;
+		}
+
+		if (n > 0) {
+			stream_deliver(s, s->rbuf, (size_t)n);
+			continue;
+		}
+		if (code != WOLFSSL_ERROR_WANT_READ)
+			stream_fail(s, stream_tls_err(code));
+		return;
+	}
+}
+
+static void stream_tls_version(struct stream *s)
+{
+	struct stream_tls_info *info = &s->info;
+	const char *version = wolfSSL_get_version(s->ssl);
+	int suite = wolfSSL_get_current_cipher_suite(s->ssl);
+	const char *cipher;
+
+	/*
+	 * wolfSSL's own names ("TLS13-AES128-GCM-SHA256") differ from the
+	 * IANA registry names that other software logs, so log the latter.
+	 */
+	cipher = wolfSSL_get_cipher_name_iana_from_suite(
+		(unsigned char)(suite >> 8), (unsigned char)suite);
+
+	snprintf(info->version, sizeof(info->version), "%s",
+		 version != NULL ? version : "");
+	snprintf(info->cipher, sizeof(info->cipher), "%s",
+		 cipher != NULL ? cipher : "");
+}
+
+/* Returns a copy of the server's leaf certificate, or NULL. */
+static WOLFSSL_X509 *stream_peer_leaf(struct stream *s)
+{
+	WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(s->ssl);
+
+	if (chain == NULL || wolfSSL_get_chain_count(chain) < 1)
+		return NULL;
+	return wolfSSL_get_chain_X509(chain, 0);
+}
+
+static const char *stream_verify_text(int err)
+{
+	/* The callback sees wolfSSL's negative codes or X509_V_ERR values. */
+	if (err < 0)
+		return wolfSSL_ERR_reason_error_string((unsigned long)err);
+	return wolfSSL_X509_verify_cert_error_string(err);
+}
+
+static void stream_tls_pkix(struct stream *s, WOLFSSL_X509 *leaf)
+{
+	struct stream_tls_info *info = &s->info;
+	long result;
+
+	info->pkix_valid = false;
+	if (!s->has_ca) {
+		snprintf(info->pkix_error, sizeof(info->pkix_error),
+			 "no CA file configured (tls.ca_file)");
+		return;
+	}
+	if (leaf == NULL) {
+		snprintf(info->pkix_error, sizeof(info->pkix_error),
+			 "the server sent no certificate");
+		return;
+	}
+	if (s->verify_error != 0) {
+		snprintf(info->pkix_error, sizeof(info->pkix_error),
+			 "certificate at depth %d: %s", s->verify_depth,
+			 stream_verify_text(s->verify_error));
+		return;
+	}
+
+	result = wolfSSL_get_verify_result(s->ssl);
+	if (result != X509_V_OK) {
+		snprintf(info->pkix_error, sizeof(info->pkix_error),
+			 "verification failed: %s",
+			 stream_verify_text((int)result));
+		return;
+	}
+	info->pkix_valid = true;
+	info->pkix_error[0] = '\0';
+}
+
+/* Checks one GeneralName: a dNSName without NUL bytes that covers name. */
+static bool stream_san_matches(WOLFSSL_GENERAL_NAME *gn, const char *name)
+{
+	char pattern[BASE_DNAME_MAX + 2];
+	const unsigned char *data;
+	int len;
+
+	if (gn == NULL || gn->type != STREAM_GEN_DNS || gn->d.dNSName == NULL)
+		return false;
+
+	data = wolfSSL_ASN1_STRING_data(gn->d.dNSName);
+	len = wolfSSL_ASN1_STRING_length(gn->d.dNSName);
+	if (data == NULL || len <= 0 || (size_t)len >= sizeof(pattern))
+		return false;
+	if (memchr(data, '\0', (size_t)len) != NULL)
+		return false;
+
+	memcpy(pattern, data, (size_t)len);
+	pattern[len] = '\0';
+	return tls_name_match(pattern, name);
+}
+
+/*
+ * Only DNS subject alternative names count, with no fallback to the
+ * subject common name (RFC 6125 section 6.4.4 allows the fallback only
+ * when no DNS name is present; mxlock never uses it).
+ */
+static bool stream_leaf_has_name(WOLFSSL_X509 *leaf, const char *name)
+{
+	WOLFSSL_STACK *names;
+	bool found = false;
+	int count;
+
+	names = wolfSSL_X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL,
+					 NULL);
+	if (names == NULL)
+		return false;
+
+	count = wolfSSL_sk_GENERAL_NAME_num(names);
+	for (int i = 0; i < count && !found; i++)
+		found = stream_san_matches(wolfSSL_sk_GENERAL_NAME_value(names,
+									 i),
+					   name);
+
+	wolfSSL_sk_GENERAL_NAME_pop_free(names, wolfSSL_GENERAL_NAME_free);
+	return found;
+}
+
+static void stream_tls_fill_info(struct stream *s)
+{
+	WOLFSSL_X509 *leaf = stream_peer_leaf(s);
+
+	stream_tls_version(s);
+	stream_tls_pkix(s, leaf);
+	s->info.name_match = leaf != NULL && s->name[0] != '\0' &&
+			     stream_leaf_has_name(leaf, s->name);
+	wolfSSL_X509_free(leaf);
+}
+
+/*
+ * The handshake is complete: reading stops until the owner asks again, so
+ * records that arrived with the server's last flight stay buffered.
+ */
+static void stream_handshake_done(struct stream *s)
+{
+	stream_done_cb cb = s->done_cb;
+
+	stream_uv_read_stop(s);
+	s->tls_state = STREAM_TLS;
+	stream_tls_fill_info(s);
+
+	s->done_cb = NULL;
+	if (cb != NULL)
+		cb(s, 0, s->done_arg);
+}
+
+/* Runs the handshake as far as the buffered ciphertext allows. */
+static int stream_handshake_step(struct stream *s)
+{
+	int ret, code, rc;
+
+	ret = wolfSSL_negotiate(s->ssl);
+	code = ret == WOLFSSL_SUCCESS ? WOLFSSL_ERROR_NONE :
+	       wolfSSL_get_error(s->ssl, ret);
+
+	/* Send what wolfSSL produced, including a fatal alert. */
+	rc = stream_flush(s, NULL, NULL);
+	if (rc < 0)
+		return rc;
+
+	if (code == WOLFSSL_ERROR_WANT_READ)
+		return 0;
+	if (code != WOLFSSL_ERROR_NONE)
+		return stream_tls_err(code);
+
+	stream_handshake_done(s);
+	return 0;
+}
+
+/* Appends ciphertext from a read and moves the TLS state forward. */
+static void stream_tls_input(struct stream *s, const char *data, size_t len)
+{
+	int rc;
+
+	base_buf_consume(&s->in, s->in_off);
+	s->in_off = 0;
+	rc = base_buf_append(&s->in, data, len);
+	if (rc < 0) {
+		stream_fail(s, rc);
+		return;
+	}
+
+	if (s->tls_state == STREAM_HANDSHAKE) {
+		rc = stream_handshake_step(s);
+		if (rc < 0)
+			stream_fail(s, rc);
+		return;
+	}
+	stream_tls_drain(s);
+}
+
+static void stream_read_cb(uv_stream_t *h, ssize_t nread,
+			   const uv_buf_t *buf)
+{
+	struct stream *s = h->data;
+
+	if (nread == 0 || s->closing)
+		return;
+
+	s->callback_depth++;
+	if (nread < 0)
+		stream_fail(s, stream_uv_err((int)nread));
+	else if (s->tls_state == STREAM_PLAIN)
+		stream_deliver(s, buf->base, (size_t)nread);
+	else
+		stream_tls_input(s, buf->base, (size_t)nread);
+	s->callback_depth--;
+
+	stream_release_buffers(s);
+}
+
+static void stream_idle_cb(uv_idle_t *h)
+{
+	struct stream *s = h->data;
+
+	uv_idle_stop(h);
+	if (s->closing)
+		return;
+
+	s->callback_depth++;
+	stream_tls_drain(s);
+	s->callback_depth--;
+
+	stream_release_buffers(s);
+}
+
+int stream_read_start(struct stream *s)
+{
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->failed)
+		return s->failed;
+	if (s->tls_state == STREAM_HANDSHAKE)
+		return BASE_EINVAL;
+	if (s->reading)
+		return 0;
+
+	rc = stream_uv_read_start(s);
+	if (rc < 0)
+		return rc;
+	s->reading = true;
+
+	/*
+	 * Plaintext may wait inside wolfSSL or as ciphertext in s->in; the
+	 * idle callback delivers it on the next loop iteration, never from
+	 * inside this call.
+	 */
+	if (s->tls_state == STREAM_TLS)
+		uv_idle_start(&s->idle, stream_idle_cb);
+	return 0;
+}
+
+int stream_read_stop(struct stream *s)
+{
+	if (s->closing)
+		return 0;
+	if (s->tls_state == STREAM_HANDSHAKE && !s->failed)
+		return BASE_EINVAL;
+
+	s->reading = false;
+	uv_idle_stop(&s->idle);
+	stream_uv_read_stop(s);
+	stream_release_buffers(s);
+	return 0;
+}
+
+static int stream_tls_write(struct stream *s, const char *data, size_t len,
+			    stream_done_cb cb, void *arg)
+{
+	size_t off = 0, chunk;
+	int n, rc;
+
+	if (len == 0)
+		return stream_submit(s, NULL, 0, cb, arg);
+
+	while (off < len) {
+		chunk = len - off < STREAM_CHUNK ? len - off : STREAM_CHUNK;
+		n = wolfSSL_write(s->ssl, data + off, (int)chunk);
+		if (n != (int)chunk) {
+			rc = n > 0 ? BASE_ETLS :
+			     stream_tls_err(wolfSSL_get_error(s->ssl, n));
+			return rc < 0 ? rc : BASE_ETLS;
+		}
+
+		off += chunk;
+		rc = off == len ? stream_flush(s, cb, arg) :
+				  stream_flush(s, NULL, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int stream_write(struct stream *s, const char *data, size_t len,
+		 stream_done_cb cb, void *arg)
+{
+	char *copy = NULL;
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->failed)
+		return s->failed;
+	if (s->tls_state == STREAM_HANDSHAKE)
+		return BASE_EINVAL;
+
+	if (s->tls_state == STREAM_TLS) {
+		rc = stream_tls_write(s, data, len, cb, arg);
+		/* A partly queued write leaves the TLS stream unusable. */
+		if (rc < 0)
+			s->failed = rc;
+		return rc;
+	}
+
+	if (len > 0) {
+		copy = malloc(len);
+		if (copy == NULL)
+			return BASE_ENOMEM;
+		memcpy(copy, data, len);
+	}
+	return stream_submit(s, copy, len, cb, arg);
+}
+
+size_t stream_write_pending(const struct stream *s)
+{
+	return s->write_pending;
+}
+
+/*
+ * Bytes that are already buffered or waiting in the socket before the
+ * ClientHello is sent cannot come from the TLS server, which speaks only
+ * after it. They were injected after the 220 reply to STARTTLS, the attack
+ * behind CVE-2021-38371, so the handshake is refused.
+ */
+static int stream_check_injection(struct stream *s)
+{
+	uv_os_fd_t fd;
+	char byte;
+	ssize_t n;
+	int rc;
+
+	if (s->in.len > s->in_off)
+		return BASE_EINJECT;
+
+	rc = uv_fileno((const uv_handle_t *)&s->tcp, &fd);
+	if (rc < 0)
+		return stream_uv_err(rc);
+
+	n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		return BASE_EINJECT;
+	if (n == 0)
+		return BASE_EEOF;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	return stream_uv_err(-errno);
+}
+
+/*
+ * Sets SNI to sni without a trailing dot. RFC 6066 section 3 forbids IP
+ * literals in the HostName, so those are left out.
+ */
+static int stream_tls_sni(WOLFSSL *ssl, const char *sni)
+{
+	char host[BASE_DNAME_MAX + 2];
+	unsigned char addr[16];
+	size_t len;
+
+	if (sni == NULL || inet_pton(AF_INET, sni, addr) == 1 ||
+	    inet_pton(AF_INET6, sni, addr) == 1)
+		return 0;
+
+	len = strlen(sni);
+	if (len > 0 && sni[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof(host))
+		return BASE_EINVAL;
+	memcpy(host, sni, len);
+	host[len] = '\0';
+
+	if (wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, host,
+			   (unsigned short)len) != WOLFSSL_SUCCESS)
+		return BASE_ETLS;
+	return 0;
+}
+
+static int stream_tls_setup(struct stream *s, struct tls_ctx *ctx,
+			    const char *sni)
+{
+	WOLFSSL *ssl;
+	int rc;
+
+	ssl = wolfSSL_new(ctx->ctx);
+	if (ssl == NULL)
+		return BASE_ENOMEM;
+
+	wolfSSL_SSLSetIORecv(ssl, stream_tls_recv_cb);
+	wolfSSL_SSLSetIOSend(ssl, stream_tls_send_cb);
+	wolfSSL_SetIOReadCtx(ssl, s);
+	wolfSSL_SetIOWriteCtx(ssl, s);
+	wolfSSL_SetCertCbCtx(ssl, s);
+
+	rc = stream_tls_sni(ssl, sni);
+	if (rc < 0) {
+		wolfSSL_free(ssl);
+		return rc;
+	}
+
+	s->ssl = ssl;
+	s->has_ca = ctx->has_ca;
+	s->verify_error = 0;
+	memset(&s->info, 0, sizeof(s->info));
+	return 0;
+}
+
+int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
+		    const char *name, stream_done_cb cb, void *arg)
+{
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->failed)
+		return s->failed;
+	if (s->tls_state != STREAM_PLAIN || s->reading || ctx == NULL)
+		return BASE_EINVAL;
+	if (name != NULL && strlen(name) >= sizeof(s->name))
+		return BASE_EINVAL;
+
+	rc = stream_check_injection(s);
+	if (rc < 0)
+		return rc;
+	rc = stream_tls_setup(s, ctx, sni);
+	if (rc < 0)
+		return rc;
+	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
+
+	/* The ClientHello cannot finish the handshake, so cb never runs here. */
+	s->tls_state = STREAM_HANDSHAKE;
+	rc = stream_uv_read_start(s);
+	if (rc == 0)
+		rc = stream_handshake_step(s);
+	if (rc < 0) {
+		stream_uv_read_stop(s);
+		s->failed = rc;
+		return rc;
+	}
+
+	s->done_cb = cb;
+	s->done_arg = arg;
+	return 0;
+}
+
+const struct stream_tls_info *stream_tls(const struct stream *s)
+{
+	return s->tls_state == STREAM_TLS ? &s->info : NULL;
+}
+
+void stream_peer(const struct stream *s, char *out, size_t outlen,
+		 struct sockaddr_storage *sa)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	int rc = -1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			rc = uv_ip4_name((struct sockaddr_in *)&ss, out,
+					 outlen);
+		else if (ss.ss_family == AF_INET6)
+			rc = uv_ip6_name((struct sockaddr_in6 *)&ss, out,
+					 outlen);
+	}
+	if (rc != 0 && outlen > 0)
+		out[0] = '\0';
+	if (sa != NULL)
+		*sa = ss;
+}
+
+void stream_nodelay(struct stream *s)
+{
+	if (s->closing)
+		return;
+	uv_tcp_nodelay(&s->tcp, 1);
+}
