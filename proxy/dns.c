@@ -57,11 +57,11 @@ struct dns {
 	uint64_t timeout_ms;
 	bool trust_ad;
 	bool closing;
-	unsigned busy;			/* depth of calls into c-ares or users */
+	unsigned busy;			/* nesting of c-ares and dns_cb calls */
 	unsigned open_handles;		/* handles whose close_cb is pending */
 };
 
-/* Translates a c-ares status code; the only place that reads them. */
+/* Translates a c-ares status code. No other function reads them. */
 static int err_from_ares(int status)
 {
 	switch (status) {
@@ -508,7 +508,8 @@ static void schedule_timer(struct dns *dns)
 		return;
 	}
 	/* Round up so the timer never fires before c-ares is due. */
-	ms = (uint64_t)next->tv_sec * 1000 + ((uint64_t)next->tv_usec + 999) / 1000;
+	ms = (uint64_t)next->tv_sec * 1000 +
+	     ((uint64_t)next->tv_usec + 999) / 1000;
 	uv_timer_start(&dns->timer, timer_cb, ms, 0);
 }
 
@@ -557,9 +558,9 @@ static bool server_is_loopback(const struct conf_dns_server *server)
 }
 
 /*
- * The AD bit is trusted only when every server is on loopback, because
- * c-ares does not say which server answered (RFC 4035 section 4.9.3: a
- * client needs a secure path to the validating resolver).
+ * Trusts the AD bit only when every server is on loopback, because c-ares
+ * does not report which server answered. RFC 4035 section 4.9 lets a stub
+ * resolver rely on AD only from a trusted resolver over a secure channel.
  */
 static bool servers_trusted(const struct conf *conf)
 {
@@ -678,9 +679,9 @@ void dns_free(struct dns *dns)
 /* Lookups ---------------------------------------------------------------- */
 
 /*
- * Builds the query with EDNS (RFC 6891), sets AD to ask for the AD bit in
- * the answer (RFC 6840 section 5.7) and DO in the OPT record (RFC 3225
- * section 3) so the resolver validates.
+ * Builds the query with EDNS (RFC 6891) and sets DO in the OPT record
+ * (RFC 3225 section 3) so the resolver validates. It also sets AD in the
+ * header, because Unbound reports AD in the answer only when it is asked.
  */
 static int build_query(const char *name, int type, unsigned short id,
 		       unsigned char **qbuf, int *qlen)
@@ -760,8 +761,9 @@ int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
 	q->sending = false;
 	ares_free_string(qbuf);
 
-	/* c-ares may fail the query before ares_send returns (no socket);
-	 * the caller then gets the error instead of a callback. */
+	/* c-ares may fail the query before ares_send returns, for example
+	 * when it cannot open a socket. The caller then gets the error
+	 * instead of a callback. */
 	if (q->failed_early) {
 		err = err_from_ares(q->early_status);
 		unlink_query(dns, q);
@@ -777,7 +779,8 @@ int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
 
 void dns_cancel(struct dns_query *q)
 {
-	/* c-ares 1.18 cannot cancel one query: it finishes in query_cb. */
+	/* c-ares 1.18 cannot cancel a single query, so the query runs to
+	 * its end and query_cb frees it without calling cb. */
 	if (q != NULL)
 		q->cb = NULL;
 }

@@ -65,12 +65,11 @@ static uint32_t getrandom_u32(void *arg)
 
 bool route_is_null_mx(const struct dns_mx *mx, size_t count)
 {
-	/* RFC 7505 section 3 says a domain with a Null MX must not publish
-	 * other MX records. A root exchange next to real hosts is therefore
-	 * a broken zone, not a definite refusal: route_sort_mx drops the
-	 * root record and mail goes to the other hosts. A single root MX
-	 * with a preference other than 0 names no host either, so it counts
-	 * as a Null MX too. */
+	/* RFC 7505 section 3 forbids other MX records next to a Null MX.
+	 * A root exchange among real hosts is therefore a broken zone, not
+	 * a definite refusal, so route_sort_mx drops the root record and
+	 * mail goes to the other hosts. A single root MX with a preference
+	 * other than 0 names no host either, so it counts as a Null MX. */
 	return count == 1 && mx[0].exchange[0] == '\0';
 }
 
@@ -92,7 +91,7 @@ static size_t drop_unusable(struct dns_mx *mx, size_t count)
 	return kept;
 }
 
-/* A stable insertion sort: MX sets are small. */
+/* A stable insertion sort, because MX sets are small. */
 static void sort_by_preference(struct dns_mx *mx, size_t count)
 {
 	for (size_t i = 1; i < count; i++) {
@@ -114,11 +113,12 @@ static void shuffle_ties(struct dns_mx *mx, size_t count, route_random_fn rng,
 	size_t start = 0;
 
 	while (start < count) {
+		unsigned preference = mx[start].preference;
 		size_t end = start + 1;
 
-		while (end < count && mx[end].preference == mx[start].preference)
+		while (end < count && mx[end].preference == preference)
 			end++;
-		/* Fisher-Yates over [start, end); the modulo bias of a 32-bit
+		/* Fisher-Yates over [start, end). The modulo bias of a 32-bit
 		 * value over a few hosts does not matter here. */
 		for (size_t i = end - 1; i > start; i--) {
 			size_t j = start + rng(rng_arg) % (i - start + 1);
@@ -224,10 +224,10 @@ static void merge_host(struct route_req *req, size_t i)
 		host->error = BASE_ENOMEM;
 		return;
 	}
-	memcpy(host->addrs, a->addrs, a->addr_count * sizeof(*a->addrs));
-	memcpy(host->addrs + a->addr_count, aaaa->addrs,
-	       aaaa->addr_count * sizeof(*aaaa->addrs));
-	host->addr_count = count;
+	for (size_t j = 0; j < a->addr_count; j++)
+		host->addrs[host->addr_count++] = a->addrs[j];
+	for (size_t j = 0; j < aaaa->addr_count; j++)
+		host->addrs[host->addr_count++] = aaaa->addrs[j];
 }
 
 static void finish_hosts(struct route_req *req)
@@ -262,7 +262,7 @@ static void mark_failed(struct route_lookup *lookup)
 	lookup->security = DNS_INDETERMINATE;
 }
 
-/* Stores the addresses of an answer; a parse failure makes it an error. */
+/* Stores the addresses of an answer. A parse failure makes it an error. */
 static void store_addrs(struct route_lookup *lookup,
 			const struct dns_result *result)
 {
@@ -283,9 +283,11 @@ static void store_addrs(struct route_lookup *lookup,
 	}
 
 	for (size_t i = 0; i < count; i++) {
+		bool v4 = found[i].ss_family == AF_INET;
+
 		lookup->addrs[i].sa = found[i];
-		lookup->addrs[i].len = found[i].ss_family == AF_INET ?
-			sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		lookup->addrs[i].len = v4 ? sizeof(struct sockaddr_in)
+					  : sizeof(struct sockaddr_in6);
 	}
 	lookup->addr_count = count;
 }
@@ -327,6 +329,7 @@ static void start_host_lookups(struct route_req *req)
 
 		lookup->req = req;
 		lookup->type = i % 2 == 0 ? ns_t_a : ns_t_aaaa;
+		/* Until its answer comes, a lookup counts as failed. */
 		mark_failed(lookup);
 		if (dns_lookup(req->dns, route->hosts[i / 2].name, lookup->type,
 			       host_cb, lookup, &lookup->query) < 0)

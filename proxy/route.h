@@ -59,7 +59,8 @@ typedef void (*route_cb)(void *arg, enum route_status status,
  * Resolves domain through dns, keeping at most max_hosts MX hosts. cb runs
  * exactly once, later, unless route_cancel is called first. Returns 0 and
  * stores a handle in *req (valid until cb runs), or a negative base_err code
- * and cb never runs.
+ * and cb never runs. Cancel every pending request before dns_free: after it
+ * no callback runs, so the request would never be freed.
  */
 int route_resolve(struct dns *dns, const char *domain, unsigned max_hosts,
 		  route_cb cb, void *arg, struct route_req **req);

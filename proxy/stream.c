@@ -1,12 +1,13 @@
 /*
  * TCP stream on libuv that switches to TLS (wolfSSL) in place for STARTTLS.
  * A stream owns its uv_tcp_t, a uv_idle_t that delivers plaintext buffered
- * while reading was stopped, the WOLFSSL object and three buffers: one
- * 16 KiB read buffer (only while reading), the ciphertext that wolfSSL has
- * not read yet, and the ciphertext wolfSSL produced before uv_write takes
- * it. wolfSSL never touches the socket: its I/O callbacks work on those
- * buffers. Only the client side of TLS is built; the handshake step uses
- * wolfSSL_negotiate, so a server-side WOLFSSL fits the same structure.
+ * while reading was stopped, and the WOLFSSL object. It also owns three
+ * buffers: a 16 KiB read buffer (only while reading), the ciphertext that
+ * wolfSSL has not read yet, and the ciphertext wolfSSL produced before
+ * uv_write takes it. wolfSSL never touches the socket, because its I/O
+ * callbacks work on those buffers. Only client TLS is built so far, but
+ * the handshake step uses wolfSSL_negotiate, so a server-side WOLFSSL fits
+ * the same structure.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -75,7 +76,7 @@ struct stream {
 	int failed;		/* first fatal error; 0 while usable */
 	int callback_depth;	/* > 0 while rbuf may be in use */
 
-	char *rbuf;		/* STREAM_CHUNK bytes, kept only while reading */
+	char *rbuf;		/* STREAM_CHUNK bytes, freed when not reading */
 	size_t write_pending;	/* bytes of writes whose callback has not run */
 
 	enum stream_tls_state tls_state;
@@ -160,6 +161,7 @@ static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
 {
 	int version = conf->tls_min_version == 13 ? WOLFSSL_TLSV1_3 :
 		      WOLFSSL_TLSV1_2;
+	int rc;
 
 	if (wolfSSL_CTX_SetMinVersion(t->ctx, version) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "cannot set the minimum TLS version");
@@ -167,17 +169,24 @@ static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
 	}
 
 	if (conf->tls_ca_file != NULL) {
-		if (wolfSSL_CTX_load_verify_locations(t->ctx, conf->tls_ca_file,
-						      NULL) != WOLFSSL_SUCCESS) {
-			snprintf(err, errlen, "tls.ca_file %s: cannot load CA "
-				 "certificates (missing file or no PEM "
-				 "certificate in it)", conf->tls_ca_file);
+		rc = wolfSSL_CTX_load_verify_locations(t->ctx,
+						       conf->tls_ca_file, NULL);
+		if (rc != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "tls.ca_file %s: loading CA "
+				 "certificates failed: check that the file "
+				 "exists and contains PEM certificates",
+				 conf->tls_ca_file);
 			return BASE_EINVAL;
 		}
 		t->has_ca = true;
 	}
 
 	/*
+	 * NOTE: wolfSSL 5.5.4 adds every intermediate it verified to the
+	 * context's certificate store, so a later server that omits that
+	 * intermediate still gets pkix_valid. Unverified intermediates are
+	 * not added (checked by hand with an untrusted intermediate).
+	 *
 	 * The handshake never fails on the chain: the policy decides later
 	 * from pkix_valid, and levels such as encrypt accept any
 	 * certificate. Without a CA there is nothing to verify against.
@@ -305,9 +314,9 @@ void stream_close(struct stream *s)
 		return;
 
 	/*
-	 * libuv runs pending connect and write callbacks (with
-	 * UV_ECANCELED) before the close callback; they see closing and
-	 * drop the owner's callback, so none runs after this returns.
+	 * libuv runs pending connect and write callbacks with UV_ECANCELED
+	 * before the close callback. They find closing set and drop the
+	 * owner's callback, so none runs after this returns.
 	 */
 	s->closing = true;
 	s->reading = false;
@@ -410,9 +419,9 @@ static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /*
- * Marks the stream failed and tells the owner once: through the handshake
- * callback while a handshake runs, through on_error otherwise. Only called
- * from libuv callbacks, never from a call the owner made.
+ * Marks the stream failed and notifies the owner once, through the
+ * handshake callback while a handshake runs and through on_error otherwise.
+ * Only libuv callbacks call it, so no owner's call runs a callback.
  */
 static void stream_fail(struct stream *s, int err)
 {
@@ -548,7 +557,8 @@ static void stream_tls_drain(struct stream *s)
 		}
 
 		n = wolfSSL_read(s->ssl, s->rbuf, STREAM_CHUNK);
-		code = n > 0 ? WOLFSSL_ERROR_NONE : wolfSSL_get_error(s->ssl, n);
+		code = n > 0 ? WOLFSSL_ERROR_NONE :
+		       wolfSSL_get_error(s->ssl, n);
 		rc = stream_flush(s, NULL, NULL);
 		if (rc < 0) {
 			stream_fail(s, rc);
@@ -597,7 +607,7 @@ static WOLFSSL_X509 *stream_peer_leaf(struct stream *s)
 
 static const char *stream_verify_text(int err)
 {
-	/* The callback sees wolfSSL's negative codes or X509_V_ERR values. */
+	/* The verify callback receives negative wolfSSL codes or X509_V_ERR. */
 	if (err < 0)
 		return wolfSSL_ERR_reason_error_string((unsigned long)err);
 	return wolfSSL_X509_verify_cert_error_string(err);
@@ -660,9 +670,9 @@ static bool stream_san_matches(WOLFSSL_GENERAL_NAME *gn, const char *name)
 }
 
 /*
- * Only DNS subject alternative names count, with no fallback to the
- * subject common name (RFC 6125 section 6.4.4 allows the fallback only
- * when no DNS name is present; mxlock never uses it).
+ * Only DNS subject alternative names count. RFC 6125 section 6.4.4 allows a
+ * fallback to the subject common name when a certificate has no DNS name,
+ * but mxlock never uses it.
  */
 static bool stream_leaf_has_name(WOLFSSL_X509 *leaf, const char *name)
 {
@@ -1006,7 +1016,7 @@ int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 		return rc;
 	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
 
-	/* The ClientHello cannot finish the handshake, so cb never runs here. */
+	/* Sending the ClientHello cannot finish the handshake or run cb. */
 	s->tls_state = STREAM_HANDSHAKE;
 	rc = stream_uv_read_start(s);
 	if (rc == 0)

@@ -61,7 +61,7 @@ service_addresses() {
 # 5 s), then waits until their ports are free. A port held by a process that
 # this state folder did not start is reported by check_ports_free instead.
 stop_all() {
-    local file pid pids="" tenths addr busy
+    local file pid pids="" addr busy
 
     for file in "$STATE"/pids/*.pid; do
         [ -e "$file" ] || continue
@@ -73,7 +73,7 @@ stop_all() {
         rm -f "$file"
     done
 
-    for tenths in $(seq 50); do
+    for _ in $(seq 50); do
         busy=""
         for pid in $pids; do
             pid_alive "$pid" && busy="$busy $pid"
@@ -87,7 +87,7 @@ stop_all() {
     done
     [ -n "$pids" ] || return 0
 
-    for tenths in $(seq 50); do
+    for _ in $(seq 50); do
         busy=""
         for addr in $(service_addresses); do
             listening t "$addr" && busy="$busy $addr"
@@ -125,13 +125,13 @@ launch() {
     echo $! > "$STATE/pids/$name.pid"
 }
 
-# Waits until the service listens on every ADDR:PORT (tcp, plus udp for DNS);
-# fails with the tail of its log if it exits or times out first.
+# Waits until the service listens on ADDR:PORT with every protocol given
+# (t, u). Fails with the end of its log if it exits or times out first.
 wait_ready() {
-    local name=$1 logfile=$2 addr=$3 protos=$4 pid tenths proto ready
+    local name=$1 logfile=$2 addr=$3 protos=$4 pid proto ready
 
     pid=$(cat "$STATE/pids/$name.pid")
-    for tenths in $(seq "$START_TIMEOUT_TENTHS"); do
+    for _ in $(seq "$START_TIMEOUT_TENTHS"); do
         if ! pid_alive "$pid"; then
             die "$name exited during start-up; end of $logfile:"$'\n'"$(tail -n 20 "$logfile")"
         fi
@@ -156,8 +156,8 @@ make_pki() {
     done
 }
 
-# Copies one zone template to DIR/nsd and signs it as its first line asks
-# ("; testnet: signed|expired|unsigned"). Prints the file NSD should serve.
+# Copies one zone template to DIR/nsd and signs it as its first line specifies
+# ("; testnet: signed|expired|unsigned"). Prints the file name NSD serves.
 prepare_zone() {
     local template=$1 zone mode keybase served edit
     zone=$(basename "$template" .zone)
@@ -244,7 +244,7 @@ start_mx_hosts() {
 check_validation() {
     local answer
     answer=$(dig @"$RESOLVER_ADDR" +time=2 +tries=1 signed.test MX) \
-        || die "no answer from Unbound at $RESOLVER_ADDR"
+        || die "no response from Unbound at $RESOLVER_ADDR; see $STATE/unbound/unbound.log"
     if ! grep -q '^;; flags:.* ad[ ;]' <<< "$answer"; then
         die "signed.test MX is not validated (no AD flag); end of unbound.log:"$'\n'"$(tail -n 20 "$STATE/unbound/unbound.log")"
     fi
@@ -265,6 +265,12 @@ MX_PY='$ROOT/test/peers/mx.py'
 SCRIPT_MX_PY='$ROOT/test/peers/script_mx.py'
 UNBOUND_CONTROL_CONF='$STATE/unbound/unbound.conf'
 EOF
+}
+
+stop_on_failure() {
+    local status=$?
+    [ "$status" -eq 0 ] || stop_all
+    exit "$status"
 }
 
 start() {
@@ -293,7 +299,7 @@ STATE=$(cd "$2" && pwd)
 case "$1" in
 start)
     # Any failure after this point leaves nothing running.
-    trap 'status=$?; [ $status -eq 0 ] || stop_all; exit $status' EXIT
+    trap stop_on_failure EXIT
     start
     ;;
 stop)

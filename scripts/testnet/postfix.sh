@@ -124,12 +124,12 @@ EOF
 }
 
 stop_instance() {
-    local pid tenths
+    local pid
 
     pid=$(master_pid || true)
     if [ -n "$pid" ] && pid_alive "$pid"; then
         run_postfix stop || kill -TERM "$pid" 2>/dev/null || true
-        for tenths in $(seq 100); do
+        for _ in $(seq 100); do
             pid_alive "$pid" || break
             sleep 0.1
         done
@@ -138,7 +138,7 @@ stop_instance() {
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
-    for tenths in $(seq 50); do
+    for _ in $(seq 50); do
         listening "$LISTEN" || return 0
         sleep 0.1
     done
@@ -146,7 +146,7 @@ stop_instance() {
 }
 
 start_instance() {
-    local relay=$1 tenths
+    local relay=$1
 
     [[ "$relay" =~ ^[0-9.]+:[0-9]+$ ]] \
         || die "invalid relay '$relay' (expected IPv4ADDRESS:PORT, e.g. 127.0.0.1:10025)"
@@ -163,7 +163,7 @@ start_instance() {
 
     run_postfix check || exit 1
     run_postfix start || exit 1
-    for tenths in $(seq 100); do
+    for _ in $(seq 100); do
         listening "$LISTEN" && { log "started, listening on $LISTEN, relay [$relay]"; return 0; }
         sleep 0.1
     done

@@ -169,7 +169,8 @@ class Conversation:
     def start_tls(self):
         """Start TLS as the server; return False if the handshake failed."""
         if self.options.tls_context is None:
-            raise SystemExit("script_mx: this scenario needs --tls-chain and --tls-key")
+            self.event("tls-failed", reason="no_certificate_given")
+            return False
         if self.buffer:
             self.event("plaintext-before-handshake", bytes=len(self.buffer))
             self.buffer = b""
@@ -267,8 +268,9 @@ def scenario_starttls(conv):
 
 
 def scenario_inject(conv):
-    """Command injection after STARTTLS (RFC 3207 section 5, CVE-2021-38371):
-    a client must discard or refuse bytes that arrive before the handshake."""
+    """Plaintext injected after the STARTTLS reply, as in Exim's
+    CVE-2021-38371. A safe client never acts on bytes that arrive before the
+    handshake."""
     conv.reply("220 %s ESMTP script_mx" % conv.options.hostname)
     while True:
         line = conv.read_command()
@@ -475,6 +477,10 @@ def parse_args():
 def main():
     args = parse_args()
     args.steps = parse_script(args.script) if args.script else None
+    if args.steps and any(verb == "starttls" for _, verb, _ in args.steps) \
+            and not args.tls_chain:
+        raise SystemExit("script_mx: %s has a starttls step; give --tls-chain and --tls-key"
+                         % args.script)
     args.tls_context = None
     if args.tls_chain:
         args.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -42,7 +42,7 @@ static void put16(struct msg *m, unsigned value)
 	put8(m, value & 0xff);
 }
 
-/* Writes a name in wire form; "" is the root. */
+/* Writes a name in wire form, where "" is the root. */
 static void put_name(struct msg *m, const char *name)
 {
 	while (*name != '\0') {
@@ -208,9 +208,11 @@ struct classify_case {
 };
 
 static const struct classify_case classify_cases[] = {
-	{ "mx with AD from trusted server", SAMPLE_MX_ONE, ns_t_mx, FLAG_AD, true,
+	{ "mx with AD from trusted server", SAMPLE_MX_ONE,
+	  ns_t_mx, FLAG_AD, true,
 	  0, DNS_ANSWER, DNS_SECURE, 0 },
-	{ "mx with AD from untrusted server", SAMPLE_MX_ONE, ns_t_mx, FLAG_AD, false,
+	{ "mx with AD from untrusted server", SAMPLE_MX_ONE,
+	  ns_t_mx, FLAG_AD, false,
 	  0, DNS_ANSWER, DNS_INSECURE, 0 },
 	{ "mx without AD", SAMPLE_MX_ONE, ns_t_mx, 0, true,
 	  0, DNS_ANSWER, DNS_INSECURE, 0 },
