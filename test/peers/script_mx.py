@@ -21,6 +21,10 @@ Scenarios (run with --scenario NAME; --list prints them):
   ehlo-greeting-only  STARTTLS appears only in the greeting text
   ehlo-domain-slot    "STARTTLS" is the server name in the first EHLO line
   ehlo-param          EHLO lists "STARTTLS foo"; STARTTLS works
+  starttls-refused    STARTTLS is offered but answered with 502
+  handshake-fail      STARTTLS gets 220, then plaintext instead of TLS
+  caps-change         SIZE, 8BITMIME and SMTPUTF8 offered before TLS only
+  minimal             an EHLO reply with no extension
 
 Script files hold one step per line ('#' starts a comment):
   send "TEXT"         send the bytes of a Python string literal in one send()
@@ -185,11 +189,16 @@ class Conversation:
 
     # The normal MX loop.
 
-    def serve(self, ehlo_lines=None, starttls=False):
+    def serve(self, ehlo_lines=None, starttls=False, tls_ehlo_lines=None,
+              broken_tls=False):
         """Act as an MX host until QUIT or EOF. ehlo_lines replaces the EHLO
-        reply before TLS; starttls makes STARTTLS work."""
+        reply before TLS and tls_ehlo_lines the one after it; starttls makes
+        STARTTLS work; broken_tls answers STARTTLS with 220 and then sends
+        bytes that are not TLS and closes."""
         hostname = self.options.hostname
         plain_ehlo = ["250-" + hostname, "250-8BITMIME", "250 SIZE %d" % MAX_MESSAGE]
+        if tls_ehlo_lines is not None:
+            plain_ehlo = tls_ehlo_lines
         if ehlo_lines is None:
             ehlo_lines = plain_ehlo[:-1] + ["250-STARTTLS"] * starttls + plain_ehlo[-1:]
         envelope = {"mail_from": None, "mail_options": [], "rcpt_tos": []}
@@ -206,6 +215,13 @@ class Conversation:
                 self.reply(*(plain_ehlo if self.tls else ehlo_lines))
             elif verb == b"HELO":
                 self.reply("250 " + hostname)
+            elif verb == b"STARTTLS" and broken_tls:
+                self.reply("220 2.0.0 Ready to start TLS")
+                # Wait for the ClientHello, then answer with plaintext.
+                self.wait_readable(OBSERVE_SECONDS)
+                self.send(b"HTTP/1.0 400 this is not TLS\r\n\r\n")
+                self.event("broken-tls")
+                return
             elif verb == b"STARTTLS" and starttls and not self.tls:
                 self.reply("220 2.0.0 Ready to start TLS")
                 if not self.start_tls():
@@ -361,8 +377,40 @@ def scenario_ehlo_param(conv):
                starttls=True)
 
 
+def scenario_starttls_refused(conv):
+    """STARTTLS is offered, but the command gets 502."""
+    conv.reply("220 %s ESMTP script_mx" % conv.options.hostname)
+    conv.serve(ehlo_lines=["250-" + conv.options.hostname, "250 STARTTLS"])
+
+
+def scenario_handshake_fail(conv):
+    """STARTTLS gets 220, then the server answers the ClientHello with
+    plaintext and closes."""
+    conv.reply("220 %s ESMTP script_mx" % conv.options.hostname)
+    conv.serve(starttls=True, broken_tls=True)
+
+
+def scenario_caps_change(conv):
+    """SIZE and 8BITMIME are offered before TLS only; after TLS the EHLO
+    reply lists no extension (RFC 3207 section 4.2)."""
+    conv.reply("220 %s ESMTP script_mx" % conv.options.hostname)
+    conv.serve(ehlo_lines=["250-" + conv.options.hostname, "250-SIZE 1000000",
+                           "250-8BITMIME", "250-SMTPUTF8", "250 STARTTLS"],
+               starttls=True, tls_ehlo_lines=["250 " + conv.options.hostname])
+
+
+def scenario_minimal(conv):
+    """An EHLO reply with no extension at all."""
+    conv.reply("220 %s ESMTP script_mx" % conv.options.hostname)
+    conv.serve(ehlo_lines=["250 " + conv.options.hostname])
+
+
 SCENARIOS = {
     "plain": scenario_plain,
+    "starttls-refused": scenario_starttls_refused,
+    "handshake-fail": scenario_handshake_fail,
+    "caps-change": scenario_caps_change,
+    "minimal": scenario_minimal,
     "starttls": scenario_starttls,
     "inject": scenario_inject,
     "slow-greeting": scenario_slow_greeting,
@@ -376,7 +424,7 @@ SCENARIOS = {
     "ehlo-param": scenario_ehlo_param,
 }
 
-TLS_SCENARIOS = {"starttls", "ehlo-lower", "ehlo-param"}
+TLS_SCENARIOS = {"starttls", "ehlo-lower", "ehlo-param", "caps-change"}
 
 
 # Script files.
