@@ -19,6 +19,23 @@ enum conf_level {
 	CONF_LEVEL_NONE,	/* plaintext, STARTTLS never attempted */
 	CONF_LEVEL_MAY,		/* STARTTLS when offered, plaintext otherwise */
 	CONF_LEVEL_ENCRYPT,	/* TLS required, certificate not checked */
+	CONF_LEVEL_DANE,	/* DANE where published, otherwise may */
+	CONF_LEVEL_DANE_ONLY,	/* defer unless DANE verifies */
+	CONF_LEVEL_VERIFY,	/* PKIX, certificate names the MX host */
+	CONF_LEVEL_SECURE,	/* PKIX, certificate names one of rule.match */
+};
+
+/*
+ * A local rule: the operator's explicit exception for one recipient
+ * domain. It wins over DANE and MTA-STS until it lapses.
+ */
+struct conf_rule {
+	char domain[256];		/* lower case, no trailing dot */
+	enum conf_level level;
+	char **match;			/* secure: accepted certificate names */
+	size_t match_count;
+	int64_t until;			/* Unix time the rule lapses; 0: never */
+	unsigned line;			/* position in the file, for logs */
 };
 
 enum conf_log_level {
@@ -80,11 +97,23 @@ struct conf {
 
 	struct conf_dns_server *dns_servers;
 	size_t dns_server_count;
+	bool dns_trust_ad;			/* trust AD from non-loopback servers */
+	char dns_probe[256];			/* name whose answer must be secure;
+						   "" means the root's DNSKEY (".") */
 
 	char *tls_ca_file;			/* NULL: none configured */
 	int tls_min_version;			/* 12 (TLS 1.2) or 13 */
 
-	enum conf_level policy_default;
+	enum conf_level policy_default;	/* none, may, encrypt, dane,
+					   dane-only, verify or secure */
+	bool policy_dane;		/* DANE for every domain that publishes it */
+	bool policy_dane_insecure_mx;	/* use a host's secure TLSA even when
+					   the MX RRset is insecure ("trusted") */
+	bool policy_mta_sts;		/* MTA-STS for every domain without DANE */
+	struct conf_rule *rules;
+	size_t rule_count;
+
+	char *state_dir;		/* persistent state (MTA-STS cache) */
 
 	struct conf_limits limits;
 
@@ -104,7 +133,14 @@ void conf_free(struct conf *conf);
 /* Returns true when the client address falls inside an allowed network. */
 bool conf_client_allowed(const struct conf *conf, const struct sockaddr *addr);
 
-/* Returns the level's name as written in the file ("may", "encrypt"). */
+/* Returns the level's name as written in the file ("may", "dane-only"). */
 const char *conf_level_name(enum conf_level level);
+
+/*
+ * Finds the rule for domain (lower case, no trailing dot) that is in force
+ * at time now. Returns NULL when there is none or it lapsed.
+ */
+const struct conf_rule *conf_rule_find(const struct conf *conf,
+				       const char *domain, int64_t now);
 
 #endif
