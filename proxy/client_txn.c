@@ -220,6 +220,13 @@ static void route_done(void *arg, enum route_status status, struct route *route)
 /* Routes the transaction's domain, or reuses the MX session for it. */
 static void start_delivery(struct client *c)
 {
+	const struct conf *conf = c->srv->conf;
+	struct route_options opts = {
+		.max_hosts = conf->limits.max_mx_hosts,
+		.want_tlsa = conf->policy_dane,
+		.tlsa_insecure_mx = conf->policy_dane_insecure_mx,
+		.port = 25,
+	};
 	struct outcome o;
 
 	c->t_txn = uv_now(c->srv->loop);
@@ -239,8 +246,8 @@ static void start_delivery(struct client *c)
 	c->up = NULL;
 	c->up_dirty = false;
 	begin_wait(c, CLIENT_WAIT_ROUTE);
-	if (route_resolve(c->srv->dns, c->domain, c->srv->conf->limits.max_mx_hosts,
-			  route_done, c, &c->route_req) < 0) {
+	if (route_resolve(c->srv->dns, c->domain, &opts, route_done, c,
+			  &c->route_req) < 0) {
 		c->route_req = NULL;
 		outcome_set(&o, OUTCOME_LOCAL_ERROR, "route lookup failed");
 		fail_txn(c, &o);

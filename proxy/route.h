@@ -13,6 +13,25 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "tlsa/tlsa.h"
+
+/* The TLSA outcome for one MX host. */
+enum route_tlsa {
+	ROUTE_TLSA_NOT_ASKED,	/* not requested, or not allowed: insecure
+				   MX RRset or insecure address answer */
+	ROUTE_TLSA_NONE,	/* secure NXDOMAIN or NODATA: no DANE */
+	ROUTE_TLSA_INSECURE,	/* an insecure answer: no DANE */
+	ROUTE_TLSA_SECURE,	/* a secure RRset: TLS mandatory */
+	ROUTE_TLSA_FAILED,	/* bogus or indeterminate: host unusable */
+};
+
+/* What to look up besides MX and addresses. */
+struct route_options {
+	unsigned max_hosts;
+	bool want_tlsa;		/* TLSA for hosts of a secure MX RRset */
+	bool tlsa_insecure_mx;	/* TLSA even when the MX RRset is insecure */
+	uint16_t port;		/* destination port for the TLSA owner, 25 */
+};
 
 struct route_addr {
 	struct sockaddr_storage sa;	/* port is 25 */
@@ -28,6 +47,14 @@ struct route_host {
 	int error;			/* 0, or BASE_EDNS when no address could be had
 					   and a lookup failed, BASE_ENOTFOUND when the
 					   host has no address at all */
+
+	/* DANE (RFC 7672 section 2.2), filled when TLSA was requested. */
+	enum route_tlsa tlsa_state;
+	struct tlsa_record *tlsa;	/* every record of a secure RRset */
+	size_t tlsa_count;
+	char tlsa_base[256];		/* TLSA base domain: the CNAME-expanded
+					   host name when the whole chain is
+					   secure and it has TLSA, else name */
 };
 
 enum route_status {
@@ -56,14 +83,17 @@ typedef void (*route_cb)(void *arg, enum route_status status,
 			 struct route *route);
 
 /*
- * Resolves domain through dns, keeping at most max_hosts MX hosts. cb runs
+ * Resolves domain through dns, keeping at most opts->max_hosts MX hosts,
+ * and, as opts asks, the TLSA records of each host (RFC 7672 section
+ * 2.2: addresses first, and no TLSA query when they are insecure). cb runs
  * exactly once, later, unless route_cancel is called first. Returns 0 and
  * stores a handle in *req (valid until cb runs), or a negative base_err code
  * and cb never runs. Cancel every pending request before dns_free: after it
  * no callback runs, so the request would never be freed.
  */
-int route_resolve(struct dns *dns, const char *domain, unsigned max_hosts,
-		  route_cb cb, void *arg, struct route_req **req);
+int route_resolve(struct dns *dns, const char *domain,
+		  const struct route_options *opts, route_cb cb, void *arg,
+		  struct route_req **req);
 
 /* Stops a resolution: its callback will not run. */
 void route_cancel(struct route_req *req);
