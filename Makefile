@@ -22,7 +22,13 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=build/san/%)
 
-.PHONY: all san units test demo bench clean deps
+CLANG ?= clang-14
+FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:test/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iproxy -I. -g -O1 \
+	-fsanitize=fuzzer,address,undefined
+
+.PHONY: all san units test demo bench clean deps fuzz
 
 all: build/mxlock
 
@@ -46,6 +52,13 @@ build/san/test_%: test/unit/test_%.c $(SAN_OBJ)
 san: build/san/mxlock
 
 units: $(UNIT_BIN)
+
+# libFuzzer targets for the parsers of peer and DNS data (clang only).
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
+
+fuzz: $(FUZZ_BIN)
 
 deps:
 	./scripts/install-deps.sh

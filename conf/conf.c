@@ -32,6 +32,11 @@
 #define CONF_TIMEOUT_MAX 86400		/* seconds: one day */
 #define CONF_DNS_PORT 53
 #define CONF_LISTEN_PORT 10025
+#define CONF_STATE_DIR "/var/lib/mxlock"
+#define CONF_YEAR_MIN 2000		/* first year of a rule's until date */
+#define CONF_SECONDS_PER_DAY 86400
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 enum node_kind {
 	NODE_SCALAR,
@@ -319,6 +324,12 @@ static int syntax_error(struct loader *ld, const yaml_parser_t *parser)
 		return fail_at(ld, line, column,
 			       "invalid YAML: %s (indent with spaces, not tabs)",
 			       problem);
+	/* A plain '*' starts an alias, which catches unquoted wildcards. */
+	if (parser->context &&
+	    strcmp(parser->context, "while scanning an alias") == 0)
+		return fail_at(ld, line, column,
+			       "invalid YAML: %s %s (quote a value that starts with '*', such as '*.example.org')",
+			       problem, parser->context);
 	if (parser->context)
 		return fail_at(ld, line, column, "invalid YAML: %s %s", problem,
 			       parser->context);
@@ -603,7 +614,6 @@ static int integer_get(struct loader *ld, const struct node *n, const char *key,
  * also reads yes, no, on and off as booleans, YAML 1.2 does not, so they
  * are rejected rather than guessed.
  */
-__attribute__((unused))
 static int bool_get(struct loader *ld, const struct node *n, const char *key,
 		    bool *out)
 {
@@ -622,7 +632,13 @@ static int bool_get(struct loader *ld, const struct node *n, const char *key,
 	}
 	return fail(ld, n,
 		    "'%s' must be true or false without quotes, found %s",
-		    key, quote(ld, n->value));
+		    key, describe(ld, n));
+}
+
+static int bool_parse(struct loader *ld, const struct node *n,
+		      const char *key, void *field)
+{
+	return bool_get(ld, n, key, field);
 }
 
 /* Matches a scalar against names[]; returns its index or a negative code. */
@@ -725,6 +741,20 @@ static int section_parse(struct loader *ld, const struct node *n,
 	return map_walk(ld, n, sec, target, seen);
 }
 
+/* Checks that n is a list with at least one item. */
+static int list_expect(struct loader *ld, const struct node *n,
+		       const char *key, const char *expected)
+{
+	if (n->kind != NODE_LIST)
+		return fail(ld, n, "'%s' must be a list of %s, found %s", key,
+			    expected, describe(ld, n));
+	if (n->count == 0)
+		return fail(ld, n,
+			    "'%s' is an empty list; give at least one entry",
+			    key);
+	return 0;
+}
+
 /*
  * Parses a non-empty list with one parser per item into a new array that
  * the caller owns (*out). Items are elem_size bytes, zeroed before parsing.
@@ -734,21 +764,18 @@ static int list_parse(struct loader *ld, const struct node *n, const char *key,
 		      item_parse_fn parse, void **out)
 {
 	void *array;
+	int rc;
 
-	if (n->kind != NODE_LIST)
-		return fail(ld, n, "'%s' must be a list of %s, found %s", key,
-			    expected, describe(ld, n));
-	if (n->count == 0)
-		return fail(ld, n,
-			    "'%s' is an empty list; give at least one entry",
-			    key);
+	*out = NULL;
+	rc = list_expect(ld, n, key, expected);
+	if (rc)
+		return rc;
 
 	array = calloc(n->count, elem_size);
 	if (array == NULL)
 		return fail_nomem(ld);
 	for (size_t i = 0; i < n->count; i++) {
-		int rc = parse(ld, &n->items[i], key, array, i);
-
+		rc = parse(ld, &n->items[i], key, array, i);
 		if (rc) {
 			free(array);
 			return rc;
@@ -1100,12 +1127,40 @@ static int dns_servers_parse(struct loader *ld, const struct node *n,
 	return 0;
 }
 
+/*
+ * Stores "" for the root, which the header defines as the root's DNSKEY,
+ * so "." and an absent key mean the same. Other names are stored in lower
+ * case without a trailing dot.
+ */
+static int probe_parse(struct loader *ld, const struct node *n,
+		       const char *key, void *field)
+{
+	struct conf *conf = field;
+	int rc;
+
+	rc = expect_scalar(ld, n, key, "a DNS name");
+	if (rc)
+		return rc;
+	if (strcmp(n->value, ".") == 0) {
+		conf->dns_probe[0] = '\0';
+		return 0;
+	}
+	if (base_dname_normalize(n->value, conf->dns_probe,
+				 sizeof(conf->dns_probe)) < 0)
+		return fail(ld, n,
+			    "'%s' must be a DNS name such as 'example.org', or '.' for the root, found %s",
+			    key, describe(ld, n));
+	return 0;
+}
+
 static const struct key_rule dns_rules[] = {
 	{ "servers", dns_servers_parse, 0 },
+	{ "trust_ad", bool_parse, offsetof(struct conf, dns_trust_ad) },
+	{ "probe", probe_parse, 0 },
 };
 
 static const struct section dns_section = {
-	"'dns'", "dns.", dns_rules, 1,
+	"'dns'", "dns.", dns_rules, ARRAY_LEN(dns_rules),
 };
 
 static int dns_parse(struct loader *ld, const struct node *n, const char *key,
@@ -1184,39 +1239,349 @@ static int tls_parse(struct loader *ld, const struct node *n, const char *key,
 
 /* ---- policy ---- */
 
-static const char *const level_names[] = { "none", "may", "encrypt" };
+/* Indexed by enum conf_level. */
+static const char *const level_names[] = {
+	"none", "may", "encrypt", "dane", "dane-only", "verify", "secure",
+};
+
+_Static_assert(ARRAY_LEN(level_names) == CONF_LEVEL_SECURE + 1,
+	       "a security level has no name");
+
+#define LEVELS_ALL "none, may, encrypt, dane, dane-only, verify or secure"
+#define LEVELS_DEFAULT "none, may, encrypt, dane, dane-only or verify"
 
 static int policy_default_parse(struct loader *ld, const struct node *n,
 				const char *key, void *field)
 {
-	static const char *const later[] = {
-		"dane", "dane-only", "verify", "secure",
-	};
 	struct conf *conf = field;
 	int rc;
 
-	rc = expect_scalar(ld, n, key, "none, may or encrypt");
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (strcmp(n->value, later[i]) == 0)
-			return fail(ld, n,
-				    "'%s': security level '%s' is not supported yet; use none, may or encrypt",
-				    key, later[i]);
-
-	rc = name_get(ld, n, key, level_names, 3, "none, may or encrypt");
+	rc = name_get(ld, n, key, level_names, ARRAY_LEN(level_names),
+		      LEVELS_DEFAULT);
 	if (rc < 0)
 		return rc;
+
+	/* secure accepts only the names of a rule's match list. */
+	if (rc == CONF_LEVEL_SECURE)
+		return fail(ld, n,
+			    "'%s' cannot be secure, because secure needs a 'match' list of certificate names and only a rule in 'policy.rules' has one; use verify, or add a rule",
+			    key);
 	conf->policy_default = (enum conf_level)rc;
+	return 0;
+}
+
+/* ---- policy.rules ---- */
+
+/*
+ * A rule's domain is one recipient domain, matched exactly: RFC 5321
+ * Domain syntax, stored in lower case without a trailing dot.
+ */
+static int rule_domain_parse(struct loader *ld, const struct node *n,
+			     const char *key, void *field)
+{
+	struct conf_rule *rule = field;
+	int rc;
+
+	rc = expect_scalar(ld, n, key, "a domain name");
+	if (rc)
+		return rc;
+	if (strncmp(n->value, "*.", 2) == 0)
+		return fail(ld, n,
+			    "'%s' must be one domain, found the wildcard %s; a rule covers exactly one domain, so write one rule per domain",
+			    key, quote(ld, n->value));
+	if (!hostname_valid(n->value) ||
+	    base_dname_normalize(n->value, rule->domain,
+				 sizeof(rule->domain)) < 0)
+		return fail(ld, n,
+			    "'%s' must be a domain name such as 'example.org', found %s",
+			    key, describe(ld, n));
+	return 0;
+}
+
+static int rule_level_parse(struct loader *ld, const struct node *n,
+			    const char *key, void *field)
+{
+	int rc;
+
+	rc = name_get(ld, n, key, level_names, ARRAY_LEN(level_names),
+		      LEVELS_ALL);
+	if (rc < 0)
+		return rc;
+	*(enum conf_level *)field = (enum conf_level)rc;
+	return 0;
+}
+
+/*
+ * Reads a host name or a wildcard with one leading "*." label, and stores
+ * a new string in *out: lower case, without a trailing dot.
+ */
+static int match_name_parse(struct loader *ld, const struct node *item,
+			    const char *key, char **out)
+{
+	char name[BASE_DNAME_MAX + 3];
+	bool wildcard;
+	size_t skip;
+	int rc;
+
+	rc = expect_scalar(ld, item, key,
+			   "a host name or a wildcard such as '*.example.org'");
+	if (rc)
+		return rc;
+
+	wildcard = strncmp(item->value, "*.", 2) == 0;
+	skip = wildcard ? 2 : 0;
+	strcpy(name, wildcard ? "*." : "");
+	if (!hostname_valid(item->value + skip) ||
+	    base_dname_normalize(item->value + skip, name + skip,
+				 sizeof(name) - skip) < 0)
+		return fail(ld, item,
+			    "'%s' entry %s must be a host name such as 'mx.example.org' or a wildcard with one leading label such as '*.example.org'",
+			    key, quote(ld, item->value));
+
+	*out = strdup(name);
+	if (*out == NULL)
+		return fail_nomem(ld);
+	return 0;
+}
+
+/*
+ * Fills rule->match item by item, counting each stored name at once, so
+ * conf_free releases them whatever fails later.
+ */
+static int rule_match_parse(struct loader *ld, const struct node *n,
+			    const char *key, void *field)
+{
+	struct conf_rule *rule = field;
+	int rc;
+
+	rc = list_expect(ld, n, key, "certificate names");
+	if (rc)
+		return rc;
+	rule->match = calloc(n->count, sizeof(*rule->match));
+	if (rule->match == NULL)
+		return fail_nomem(ld);
+
+	for (size_t i = 0; i < n->count; i++) {
+		rc = match_name_parse(ld, &n->items[i], key, &rule->match[i]);
+		if (rc)
+			return rc;
+		rule->match_count = i + 1;
+	}
+	return 0;
+}
+
+static bool leap_year(unsigned year)
+{
+	return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static unsigned month_days(unsigned year, unsigned month)
+{
+	static const unsigned days[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+	};
+
+	if (month == 2 && leap_year(year))
+		return 29;
+	return days[month - 1];
+}
+
+/* Leap years from year 1 to year - 1, in the proleptic Gregorian calendar. */
+static int64_t leap_years_before(unsigned year)
+{
+	int64_t y = (int64_t)year - 1;
+
+	return y / 4 - y / 100 + y / 400;
+}
+
+/* Converts a valid date to the Unix time of its first second (UTC). */
+static int64_t date_unix_time(unsigned year, unsigned month, unsigned day)
+{
+	int64_t days;
+
+	days = 365 * ((int64_t)year - 1970) + leap_years_before(year) -
+	       leap_years_before(1970);
+	for (unsigned m = 1; m < month; m++)
+		days += month_days(year, m);
+	days += day - 1;
+	return days * CONF_SECONDS_PER_DAY;
+}
+
+static unsigned digits_value(const char *s, size_t count)
+{
+	unsigned value = 0;
+
+	for (size_t i = 0; i < count; i++)
+		value = value * 10 + (unsigned)(s[i] - '0');
+	return value;
+}
+
+/* Returns true when s has the form YYYY-MM-DD, digits and hyphens only. */
+static bool date_form(const char *s)
+{
+	if (strlen(s) != 10)
+		return false;
+	for (size_t i = 0; i < 10; i++) {
+		bool hyphen = i == 4 || i == 7;
+		bool digit = s[i] >= '0' && s[i] <= '9';
+
+		if (hyphen ? s[i] != '-' : !digit)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Stores the Unix time at which the rule lapses: 00:00:00 UTC of the given
+ * day. A date in the past is accepted, so an expired rule does not stop
+ * mxlock from starting.
+ */
+static int rule_until_parse(struct loader *ld, const struct node *n,
+			    const char *key, void *field)
+{
+	unsigned year;
+	unsigned month;
+	unsigned day;
+	int rc;
+
+	rc = expect_scalar(ld, n, key, "a date such as '2030-01-31'");
+	if (rc)
+		return rc;
+	if (!date_form(n->value))
+		return fail(ld, n,
+			    "'%s' must be a date in the form YYYY-MM-DD, such as '2030-01-31', found %s",
+			    key, describe(ld, n));
+
+	year = digits_value(n->value, 4);
+	month = digits_value(n->value + 5, 2);
+	day = digits_value(n->value + 8, 2);
+	/* 1970-01-01 would be 0, which means "never lapses". */
+	if (year < CONF_YEAR_MIN)
+		return fail(ld, n,
+			    "'%s' must be a date from the year %d on, found %s",
+			    key, CONF_YEAR_MIN, quote(ld, n->value));
+	if (month < 1 || month > 12 || day < 1 ||
+	    day > month_days(year, month))
+		return fail(ld, n, "'%s' %s is not a valid calendar date",
+			    key, quote(ld, n->value));
+
+	*(int64_t *)field = date_unix_time(year, month, day);
+	return 0;
+}
+
+enum rule_key {
+	RULE_DOMAIN,
+	RULE_LEVEL,
+	RULE_MATCH,
+	RULE_UNTIL,
+	RULE_KEY_COUNT,
+};
+
+static const struct key_rule rule_rules[RULE_KEY_COUNT] = {
+	[RULE_DOMAIN] = { "domain", rule_domain_parse,
+			  offsetof(struct conf_rule, domain) },
+	[RULE_LEVEL] = { "level", rule_level_parse,
+			 offsetof(struct conf_rule, level) },
+	[RULE_MATCH] = { "match", rule_match_parse, 0 },
+	[RULE_UNTIL] = { "until", rule_until_parse,
+			 offsetof(struct conf_rule, until) },
+};
+
+static const struct section rule_section = {
+	"a 'policy.rules' entry", "policy.rules.", rule_rules, RULE_KEY_COUNT,
+};
+
+/* Checks the keys a rule needs and the match list against the level. */
+static int rule_keys_check(struct loader *ld, const struct node *item,
+			   const char *key, const struct conf_rule *rule,
+			   const struct node *seen[CONF_KEYS_MAX])
+{
+	bool secure = rule->level == CONF_LEVEL_SECURE;
+
+	if (seen[RULE_DOMAIN] == NULL)
+		return fail(ld, item, "this '%s' entry has no 'domain'", key);
+	if (seen[RULE_LEVEL] == NULL)
+		return fail(ld, item, "this '%s' entry has no 'level'", key);
+	if (secure && seen[RULE_MATCH] == NULL)
+		return fail(ld, item,
+			    "this '%s' entry has level secure but no 'match'; list the certificate names to accept",
+			    key);
+	if (!secure && seen[RULE_MATCH] != NULL)
+		return fail(ld, seen[RULE_MATCH],
+			    "'%s.match' is allowed only with level secure, but this rule has level %s; remove 'match' or set 'level: secure'",
+			    key, level_names[rule->level]);
+	return 0;
+}
+
+/*
+ * Parses the last rule counted in conf->rule_count. The rule already
+ * belongs to conf, so conf_free releases its match list on any error.
+ */
+static int rule_entry_parse(struct loader *ld, const struct node *item,
+			    const char *key, struct conf *conf)
+{
+	struct conf_rule *rule = &conf->rules[conf->rule_count - 1];
+	const struct node *seen[CONF_KEYS_MAX];
+	int rc;
+
+	if (item->kind != NODE_MAP)
+		return fail(ld, item,
+			    "each '%s' entry must be a mapping with 'domain' and 'level', found %s",
+			    key, describe(ld, item));
+	rule->line = item->line;
+	rc = map_walk(ld, item, &rule_section, rule, seen);
+	if (rc == 0)
+		rc = rule_keys_check(ld, item, key, rule, seen);
+	if (rc)
+		return rc;
+
+	/* Two rules for one domain would make the order of the file matter. */
+	for (size_t i = 0; i + 1 < conf->rule_count; i++)
+		if (strcmp(conf->rules[i].domain, rule->domain) == 0)
+			return fail(ld, item,
+				    "'%s' has two rules for the domain %s, at lines %u and %u; merge them into one",
+				    key, quote(ld, rule->domain),
+				    conf->rules[i].line, rule->line);
+	return 0;
+}
+
+/* An empty list is allowed: it means no rules, as when the key is absent. */
+static int rules_parse(struct loader *ld, const struct node *n,
+		       const char *key, void *field)
+{
+	struct conf *conf = field;
+
+	if (n->kind != NODE_LIST)
+		return fail(ld, n, "'%s' must be a list of rules, found %s",
+			    key, describe(ld, n));
+	if (n->count == 0)
+		return 0;
+	conf->rules = calloc(n->count, sizeof(*conf->rules));
+	if (conf->rules == NULL)
+		return fail_nomem(ld);
+
+	for (size_t i = 0; i < n->count; i++) {
+		int rc;
+
+		conf->rule_count = i + 1;
+		rc = rule_entry_parse(ld, &n->items[i], key, conf);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
 static const struct key_rule policy_rules[] = {
 	{ "default", policy_default_parse, 0 },
+	{ "dane", bool_parse, offsetof(struct conf, policy_dane) },
+	{ "dane_insecure_mx", bool_parse,
+	  offsetof(struct conf, policy_dane_insecure_mx) },
+	{ "mta_sts", bool_parse, offsetof(struct conf, policy_mta_sts) },
+	{ "rules", rules_parse, 0 },
 };
 
 static const struct section policy_section = {
-	"'policy'", "policy.", policy_rules, 1,
+	"'policy'", "policy.", policy_rules, ARRAY_LEN(policy_rules),
 };
 
 static int policy_parse(struct loader *ld, const struct node *n,
@@ -1336,6 +1701,35 @@ static int log_parse(struct loader *ld, const struct node *n, const char *key,
 	return section_parse(ld, n, key, &log_section, field);
 }
 
+/* ---- state_dir ---- */
+
+/*
+ * The folder need not exist yet, because the proxy creates it at start.
+ * Only the value's form is checked here.
+ */
+static int state_dir_parse(struct loader *ld, const struct node *n,
+			   const char *key, void *field)
+{
+	struct conf *conf = field;
+	char *copy;
+	int rc;
+
+	rc = expect_scalar(ld, n, key, "the path of a folder");
+	if (rc)
+		return rc;
+	if (n->length == 0)
+		return fail(ld, n,
+			    "'%s' is empty; remove it to use %s or give the path of a folder",
+			    key, CONF_STATE_DIR);
+
+	copy = strdup(n->value);
+	if (copy == NULL)
+		return fail_nomem(ld);
+	free(conf->state_dir);
+	conf->state_dir = copy;
+	return 0;
+}
+
 /* ---- top level ---- */
 
 enum root_key {
@@ -1347,6 +1741,7 @@ enum root_key {
 	ROOT_POLICY,
 	ROOT_LIMITS,
 	ROOT_LOG,
+	ROOT_STATE_DIR,
 	ROOT_KEY_COUNT,
 };
 
@@ -1359,6 +1754,7 @@ static const struct key_rule root_rules[ROOT_KEY_COUNT] = {
 	[ROOT_POLICY] = { "policy", policy_parse, 0 },
 	[ROOT_LIMITS] = { "limits", limits_parse, 0 },
 	[ROOT_LOG] = { "log", log_parse, 0 },
+	[ROOT_STATE_DIR] = { "state_dir", state_dir_parse, 0 },
 };
 
 static const struct section root_section = {
@@ -1373,7 +1769,9 @@ static int conf_defaults(struct conf *conf)
 	conf->listen = calloc(1, sizeof(*conf->listen));
 	conf->clients = calloc(2, sizeof(*conf->clients));
 	conf->dns_servers = calloc(1, sizeof(*conf->dns_servers));
-	if (!conf->listen || !conf->clients || !conf->dns_servers)
+	conf->state_dir = strdup(CONF_STATE_DIR);
+	if (!conf->listen || !conf->clients || !conf->dns_servers ||
+	    !conf->state_dir)
 		return BASE_ENOMEM;
 
 	strcpy(conf->listen[0].address, "127.0.0.1");
@@ -1388,6 +1786,8 @@ static int conf_defaults(struct conf *conf)
 
 	conf->tls_min_version = 12;
 	conf->policy_default = CONF_LEVEL_MAY;
+	conf->policy_dane = true;
+	conf->policy_mta_sts = true;
 	conf->limits = (struct conf_limits){
 		.max_connections = 1000,
 		.max_message_size = 100 * 1024 * 1024,
@@ -1460,6 +1860,16 @@ int conf_load(const char *path, struct conf **out, char *err, size_t errlen)
 	return rc;
 }
 
+static void rules_free(struct conf_rule *rules, size_t count)
+{
+	for (size_t r = 0; r < count; r++) {
+		for (size_t m = 0; m < rules[r].match_count; m++)
+			free(rules[r].match[m]);
+		free(rules[r].match);
+	}
+	free(rules);
+}
+
 void conf_free(struct conf *conf)
 {
 	if (conf == NULL)
@@ -1469,6 +1879,8 @@ void conf_free(struct conf *conf)
 	free(conf->clients);
 	free(conf->dns_servers);
 	free(conf->tls_ca_file);
+	rules_free(conf->rules, conf->rule_count);
+	free(conf->state_dir);
 	free(conf);
 }
 
@@ -1524,7 +1936,25 @@ bool conf_client_allowed(const struct conf *conf, const struct sockaddr *addr)
 
 const char *conf_level_name(enum conf_level level)
 {
-	if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+	if ((unsigned)level >= ARRAY_LEN(level_names))
 		return "unknown";
 	return level_names[level];
+}
+
+const struct conf_rule *conf_rule_find(const struct conf *conf,
+				       const char *domain, int64_t now)
+{
+	if (conf == NULL || domain == NULL)
+		return NULL;
+	for (size_t i = 0; i < conf->rule_count; i++) {
+		const struct conf_rule *rule = &conf->rules[i];
+
+		if (!base_dname_equal(rule->domain, domain))
+			continue;
+		/* The loader rejects a second rule for a domain. */
+		if (rule->until == 0 || now < rule->until)
+			return rule;
+		return NULL;
+	}
+	return NULL;
 }

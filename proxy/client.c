@@ -3,10 +3,12 @@
  * dispatch, the replies mxlock gives itself, timeouts and closing. The
  * transaction toward the MX lives in client_txn.c.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 #include "client.h"
@@ -48,17 +50,25 @@ void client_close(struct client *c)
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 }
 
-static void quit_written(struct stream *s, int status, void *arg)
+static void reply_written(struct stream *s, int status, void *arg)
 {
-	client_close(arg);
+	struct client *c = arg;
+
+	if (c->quitting || status < 0) {
+		client_close(c);
+		return;
+	}
+	if (c->output_blocked && stream_write_pending(s) < CLIENT_OUTPUT_LOW) {
+		c->output_blocked = false;
+		client_resume(c);
+	}
 }
 
 void client_reply(struct client *c, const char *line)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (stream_write(c->stream, line, strlen(line),
-			 c->quitting ? quit_written : NULL, c) < 0)
+	if (stream_write(c->stream, line, strlen(line), reply_written, c) < 0)
 		client_close(c);
 }
 
@@ -76,8 +86,9 @@ static void on_timeout(uv_timer_t *t)
 
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 		 "event=timeout client=%s state=%d", c->peer, (int)c->state);
-	c->quitting = true;
+	/* Close now: a client that reads nothing would hold the 421 forever. */
 	client_reply(c, "421 4.4.2 Timeout waiting for the client, closing\r\n");
+	client_close(c);
 }
 
 static void arm_timer(struct client *c)
@@ -124,6 +135,8 @@ void client_resume(struct client *c)
 	} else {
 		return;
 	}
+	if (c->output_blocked)
+		return;
 	if (!c->reading && stream_read_start(c->stream) == 0)
 		c->reading = true;
 	arm_timer(c);
@@ -159,7 +172,7 @@ static int take_mail_params(struct client *c, const struct smtp_cmd *cmd)
 
 		if (strcasecmp(p->keyword, "SIZE") == 0 && p->value != NULL) {
 			c->mail_size = strtoull(p->value, &end, 10);
-			if (*end != '\0' || p->value[0] == '\0') {
+			if (*end != '\0' || !isdigit((unsigned char)p->value[0])) {
 				client_reply(c, "501 5.5.4 Invalid SIZE value\r\n");
 				return -1;
 			}
@@ -181,6 +194,15 @@ static int take_mail_params(struct client *c, const struct smtp_cmd *cmd)
 	return 0;
 }
 
+static bool has_8bit(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	}
+	return false;
+}
+
 static void handle_mail(struct client *c, const struct smtp_cmd *cmd)
 {
 	if (!c->greeted) {
@@ -193,6 +215,11 @@ static void handle_mail(struct client *c, const struct smtp_cmd *cmd)
 	}
 	client_txn_reset(c);
 	if (take_mail_params(c, cmd) < 0) {
+		client_txn_reset(c);
+		return;
+	}
+	if (!c->mail_smtputf8 && has_8bit(cmd->path)) {
+		client_reply(c, "553 5.6.7 Non-ASCII address needs the SMTPUTF8 parameter\r\n");
 		client_txn_reset(c);
 		return;
 	}
@@ -213,6 +240,11 @@ static void handle_rcpt(struct client *c, const struct smtp_cmd *cmd)
 	}
 	if (cmd->domain == NULL) {
 		client_reply(c, "550 5.1.3 Recipient address has no domain\r\n");
+		return;
+	}
+	/* RFC 6531 section 3.4: UTF-8 addresses only in an SMTPUTF8 transaction. */
+	if (!c->mail_smtputf8 && has_8bit(cmd->path)) {
+		client_reply(c, "553 5.6.7 Non-ASCII address needs the SMTPUTF8 parameter\r\n");
 		return;
 	}
 	if (cmd->domain[0] == '[') {
@@ -325,8 +357,18 @@ static bool next_line(struct client *c)
 static void process_input(struct client *c)
 {
 	while (c->state == CLIENT_COMMAND && !c->quitting && c->in.len > 0) {
+		/* A client that sends commands but reads no replies must not
+		   make mxlock queue replies without bound. */
+		if (stream_write_pending(c->stream) > CLIENT_OUTPUT_MAX) {
+			c->output_blocked = true;
+			client_pause(c);
+			return;
+		}
 		if (!next_line(c))
 			return;
+		/* The command timeout runs per complete command, so a client
+		   sending one byte at a time cannot hold the session. */
+		arm_timer(c);
 	}
 }
 
@@ -348,7 +390,6 @@ static void on_read(struct stream *s, const char *data, size_t len, void *arg)
 	}
 	if (c->state != CLIENT_COMMAND)
 		return;
-	arm_timer(c);
 	process_input(c);
 }
 
@@ -431,6 +472,8 @@ int client_start(struct server *srv, struct stream *stream)
 
 void client_close_all(struct server *srv)
 {
-	while (srv->clients != NULL)
+	while (srv->clients != NULL) {
+		client_reply(srv->clients, "421 4.3.2 mxlock is shutting down\r\n");
 		client_close(srv->clients);
+	}
 }

@@ -16,6 +16,8 @@
 #include "smtp_cmd.h"
 
 #define CLIENT_INPUT_MAX (SMTP_CMD_LINE_MAX_EXT * 8)
+#define CLIENT_OUTPUT_MAX (64 * 1024)	/* unread replies before pausing */
+#define CLIENT_OUTPUT_LOW (16 * 1024)	/* resume below this */
 #define CLIENT_CHUNK 16384
 
 enum client_state {
@@ -51,6 +53,7 @@ struct client {
 	bool greeted;
 	bool quitting;
 	bool reading;
+	bool output_blocked;		/* paused: the client reads no replies */
 	char peer[64];
 	char helo[256];
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/dname.h"
 #include "base/err.h"
@@ -20,6 +21,7 @@
 
 #define CLIENT_HIGH_WATER (256 * 1024)
 
+static void end_message(struct client *c, const struct outcome *o);
 static void on_ready(void *arg, const struct outcome *o);
 static void on_reply(void *arg, const struct smtp_reply *r);
 static void on_error(void *arg, const struct outcome *o);
@@ -41,7 +43,8 @@ static double seconds(uint64_t from, uint64_t to)
 static void log_recipient(struct client *c, const char *rcpt,
 			  const struct outcome *o)
 {
-	struct upstream_info info = { .host = "none", .address = "none" };
+	struct upstream_info info = { .host = "none", .address = "none",
+				      .policy = "none", .verified = "no" };
 	uint64_t now = uv_now(c->srv->loop);
 	char from[128], to[128], reply[512], text[420];
 
@@ -55,13 +58,15 @@ static void log_recipient(struct client *c, const char *rcpt,
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 		 "event=recipient from=%s to=%s relay=%s[%s]:25 "
 		 "delays=%.3f/%.3f/%.3f/%.3f delay=%.3f tls=%s cipher=%s "
-		 "verified=no policy=%s dsn=%s status=%s reason=%s reply=%s",
+		 "verified=%s policy=%s dsn=%s status=%s reason=%s reply=%s",
 		 from, to, info.host, info.address,
 		 seconds(c->t_txn, c->t_routed), info.connect_s, info.tls_s,
 		 seconds(c->t_mail, now), seconds(c->t_txn, now),
 		 info.tls ? info.tls->version : "none",
 		 info.tls ? info.tls->cipher : "none",
-		 c->policy_name[0] ? c->policy_name : "none", o->enhanced,
+		 c->up ? info.verified : "no",
+		 c->up ? info.policy : c->policy_name[0] ? c->policy_name : "none",
+		 o->enhanced,
 		 outcome_status(o), o->reason, reply);
 }
 
@@ -182,6 +187,38 @@ static void send_rcpt(struct client *c)
 	send_command(c, CLIENT_WAIT_RCPT, line);
 }
 
+/*
+ * Logs the use of a local rule with its expiry, and warns when the rule
+ * sets aside DANE that the domain's MX hosts publish.
+ */
+static void log_policy(struct client *c, const struct route *route,
+		       const struct policy *p)
+{
+	const struct conf_rule *rule = p->rule;
+	bool dane_published = false;
+	char until[32] = "never";
+
+	if (rule == NULL)
+		return;
+	if (rule->until != 0) {
+		time_t t = (time_t)rule->until;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%d", &tm);
+	}
+	for (size_t i = 0; i < route->host_count; i++)
+		dane_published |= route->hosts[i].tlsa_state == ROUTE_TLSA_SECURE;
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=policy-rule domain=%s level=%s until=%s line=%u",
+		 route->domain, conf_level_name(rule->level), until, rule->line);
+	if (dane_published && rule->level != CONF_LEVEL_DANE &&
+	    rule->level != CONF_LEVEL_DANE_ONLY)
+		log_conn(&c->srv->log, CONF_LOG_WARN, c->id,
+			 "event=policy-rule-weaker domain=%s level=%s set-aside=dane",
+			 route->domain, conf_level_name(rule->level));
+}
+
 static void route_done(void *arg, enum route_status status, struct route *route)
 {
 	static const enum outcome_kind kinds[] = {
@@ -206,7 +243,8 @@ static void route_done(void *arg, enum route_status status, struct route *route)
 		return;
 	}
 
-	policy_decide(c->srv->conf, route, &policy);
+	policy_decide(c->srv->conf, route, NULL, (int64_t)time(NULL), &policy);
+	log_policy(c, route, &policy);
 	snprintf(c->policy_name, sizeof(c->policy_name), "%s",
 		 conf_level_name(policy.level));
 	c->wait = CLIENT_WAIT_READY;
@@ -274,6 +312,22 @@ void client_txn_rcpt(struct client *c, const struct smtp_cmd *cmd)
 		start_delivery(c);
 		return;
 	}
+	if (!base_dname_equal(c->domain, cmd->domain) && c->accepted_count == 0 &&
+	    c->txn_failed) {
+		/*
+		 * No recipient is held for the failed domain, so the
+		 * transaction may move on to this one. Otherwise a sender that
+		 * lists an unreachable domain first would never get the others
+		 * through.
+		 */
+		c->txn_failed = false;
+		if (base_dname_normalize(cmd->domain, c->domain, sizeof(c->domain)) < 0) {
+			client_reply(c, "501 5.1.3 Invalid recipient domain\r\n");
+			return;
+		}
+		start_delivery(c);
+		return;
+	}
 	if (!base_dname_equal(c->domain, cmd->domain)) {
 		/* One next hop per transaction; the sender retries the rest. */
 		outcome_set(&o, OUTCOME_OTHER_DOMAIN, cmd->domain);
@@ -332,11 +386,32 @@ static void end_message(struct client *c, const struct outcome *o)
 	client_resume(c);
 }
 
+/*
+ * RFC 5321 section 3.8: 421 means the MX is closing the connection. Pass
+ * the failure on as a 451 and drop the session instead of reusing it.
+ */
+static void mx_closing(struct client *c, const struct smtp_reply *r)
+{
+	struct outcome o;
+
+	outcome_from_reply(&o, r);
+	o.code = 451;
+	drop_upstream(c);
+	if (c->state == CLIENT_FINAL)
+		end_message(c, &o);
+	else
+		fail_txn(c, &o);
+}
+
 static void on_reply(void *arg, const struct smtp_reply *r)
 {
 	struct client *c = arg;
 	struct outcome o;
 
+	if (r->code == 421) {
+		mx_closing(c, r);
+		return;
+	}
 	if (c->state == CLIENT_FINAL) {
 		outcome_from_reply(&o, r);
 		end_message(c, &o);
@@ -472,7 +547,7 @@ void client_txn_feed(struct client *c, const char *data, size_t len)
 {
 	size_t outlen;
 
-	if (c->chunk == NULL && (c->chunk = malloc(2 * CLIENT_CHUNK + 2)) == NULL) {
+	if (c->chunk == NULL && (c->chunk = malloc(RELAY_OUT_MAX(CLIENT_CHUNK))) == NULL) {
 		client_close(c);
 		return;
 	}

@@ -18,11 +18,17 @@
 #include "base/err.h"
 #include "conf/conf.h"
 #include "dns.h"
+#include "tlsa/tlsa.h"
 
 #define DNS_HEADER_LEN 12
 #define DNS_EDNS_PAYLOAD 1232	/* bytes; avoids IP fragmentation */
 #define DNS_OPT_LEN 11		/* an OPT record with empty RDATA */
 #define DNS_TRIES 2
+#define DNS_WIRE_NAME_MAX 255	/* RFC 1035 section 3.1 */
+#define DNS_POINTER_HOPS_MAX 64	/* compression pointers in one name */
+#define DNS_CNAME_MAX 16		/* CNAMEs followed in one answer */
+#define DNS_CACHE_BUCKETS 1024	/* a power of two */
+#define DNS_KEY_MAX 256		/* a name in presentation form, with NUL */
 
 struct dns_poll {
 	uv_poll_t handle;
@@ -32,28 +38,61 @@ struct dns_poll {
 };
 
 /*
- * A query c-ares still holds. cb is NULL once the caller stops waiting
- * (canceled or timed out); the struct lives until c-ares calls back.
+ * A lookup. A sent query lives until c-ares calls back, even when the
+ * caller stopped waiting (cb NULL: canceled or timed out). A lookup
+ * answered from the cache holds a copy of the answer until the hit timer
+ * delivers it.
  */
 struct dns_query {
 	struct dns *dns;
 	dns_cb cb;
 	void *arg;
+	void *owned;		/* freed with the query unless cb has run */
+	bool delivered;		/* cb has run */
 	int type;
+	char key[DNS_KEY_MAX];	/* cache key, see cache_key() */
+	bool cacheable;		/* key is valid */
 	unsigned short id;
 	uint64_t deadline;	/* uv_now() milliseconds */
 	bool sending;		/* inside ares_send */
 	bool failed_early;	/* c-ares failed it inside ares_send */
 	int early_status;
+	unsigned char *hit;	/* cached answer, NULL for a sent query */
+	size_t hit_len;
 	struct dns_query *prev, *next;
+};
+
+struct dns_query_list {
+	struct dns_query *head, *tail;	/* oldest first */
+};
+
+/* One cached answer, in a hash chain and in insertion order. */
+struct dns_cache_entry {
+	char key[DNS_KEY_MAX];
+	int type;
+	uint64_t expires;		/* uv_now() milliseconds */
+	unsigned char *abuf;
+	size_t alen;
+	struct dns_cache_entry *chain;	/* next in the same bucket */
+	struct dns_cache_entry *older, *newer;
+};
+
+struct dns_cache {
+	struct dns_cache_entry *buckets[DNS_CACHE_BUCKETS];
+	struct dns_cache_entry *oldest, *newest;
+	size_t count;
+	size_t bytes;			/* sum of the answers' lengths */
 };
 
 struct dns {
 	uv_loop_t *loop;
 	ares_channel channel;		/* NULL once destroyed */
-	uv_timer_t timer;
+	uv_timer_t timer;		/* c-ares retries, lookup deadlines */
+	uv_timer_t hit_timer;		/* delivers answers from the cache */
 	struct dns_poll *polls;
-	struct dns_query *head, *tail;	/* oldest first, so deadlines rise */
+	struct dns_query_list waiting;	/* sent, so deadlines rise */
+	struct dns_query_list hits;	/* answered from the cache */
+	struct dns_cache cache;
 	uint64_t timeout_ms;
 	bool trust_ad;
 	bool closing;
@@ -101,9 +140,30 @@ const char *dns_security_name(enum dns_security s)
 
 /* Answer parsing ------------------------------------------------------- */
 
+/* A domain name in uncompressed wire form, in lower case. */
+struct dns_wire_name {
+	unsigned char bytes[DNS_WIRE_NAME_MAX];
+	size_t len;
+};
+
+/* The fixed fields of one resource record and where its parts lie. */
+struct dns_rr {
+	size_t owner;		/* offset of the owner name */
+	unsigned type;
+	unsigned class;
+	uint32_t ttl;
+	size_t rdata;		/* offset of the RDATA */
+	size_t rdlen;
+};
+
 static unsigned read16(const unsigned char *p)
 {
 	return (unsigned)p[0] << 8 | p[1];
+}
+
+static uint32_t read32(const unsigned char *p)
+{
+	return (uint32_t)read16(p) << 16 | read16(p + 2);
 }
 
 /* Moves *off past the domain name there (RFC 1035 section 4.1.4). */
@@ -128,34 +188,195 @@ static int skip_name(const unsigned char *abuf, size_t alen, size_t *off)
 }
 
 /*
+ * Reads the name at off into name, following compression pointers (RFC
+ * 1035 section 4.1.4). The hop limit and the 255-byte limit on the result
+ * stop pointer loops.
+ */
+static int read_name(const unsigned char *abuf, size_t alen, size_t off,
+		     struct dns_wire_name *name)
+{
+	unsigned hops = 0;
+
+	name->len = 0;
+	while (off < alen) {
+		unsigned len = abuf[off];
+
+		if ((len & 0xc0) == 0xc0) {
+			if (off + 2 > alen || ++hops > DNS_POINTER_HOPS_MAX)
+				return BASE_EPROTO;
+			off = (len & 0x3f) << 8 | abuf[off + 1];
+			continue;
+		}
+		if ((len & 0xc0) || off + 1 + len > alen ||
+		    name->len + 1 + len > sizeof(name->bytes))
+			return BASE_EPROTO;
+
+		name->bytes[name->len++] = (unsigned char)len;
+		for (unsigned i = 1; i <= len; i++) {
+			unsigned char c = abuf[off + i];
+
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c - 'A' + 'a');
+			name->bytes[name->len++] = c;
+		}
+		if (len == 0)
+			return 0;
+		off += 1 + len;
+	}
+	return BASE_EPROTO;
+}
+
+static bool wire_name_equal(const struct dns_wire_name *a,
+			    const struct dns_wire_name *b)
+{
+	return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+}
+
+static bool is_host_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '_';
+}
+
+/*
+ * Writes name as a host name without the trailing dot ("" for the root).
+ * Returns BASE_EINVAL when a label contains a byte that no host name has, or
+ * when the result does not fit in out.
+ */
+static int wire_name_to_host(const struct dns_wire_name *name, char *out,
+			     size_t outlen)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < name->len && name->bytes[i] != 0;) {
+		unsigned len = name->bytes[i++];
+
+		if (used > 0 && used + 1 < outlen)
+			out[used++] = '.';
+		for (unsigned j = 0; j < len; j++, i++) {
+			if (!is_host_char(name->bytes[i]) || used + 1 >= outlen)
+				return BASE_EINVAL;
+			out[used++] = (char)name->bytes[i];
+		}
+	}
+	if (used >= outlen)
+		return BASE_EINVAL;
+	out[used] = '\0';
+	return 0;
+}
+
+/* Reads the resource record at *off and moves *off past it. */
+static int read_rr(const unsigned char *abuf, size_t alen, size_t *off,
+		   struct dns_rr *rr)
+{
+	rr->owner = *off;
+	if (skip_name(abuf, alen, off) < 0 || *off + 10 > alen)
+		return BASE_EPROTO;
+
+	rr->type = read16(abuf + *off);
+	rr->class = read16(abuf + *off + 2);
+	rr->ttl = read32(abuf + *off + 4);
+	rr->rdlen = read16(abuf + *off + 8);
+	rr->rdata = *off + 10;
+	if (rr->rdata + rr->rdlen > alen)
+		return BASE_EPROTO;
+	*off = rr->rdata + rr->rdlen;
+	return 0;
+}
+
+/* Stores in *off where the answer section starts, after the questions. */
+static int answer_offset(const unsigned char *abuf, size_t alen, size_t *off)
+{
+	unsigned qdcount;
+
+	if (abuf == NULL || alen < DNS_HEADER_LEN)
+		return BASE_EPROTO;
+	qdcount = read16(abuf + 4);
+	*off = DNS_HEADER_LEN;
+	for (unsigned i = 0; i < qdcount; i++) {
+		if (skip_name(abuf, alen, off) < 0 || *off + 4 > alen)
+			return BASE_EPROTO;
+		*off += 4;
+	}
+	return 0;
+}
+
+/*
  * Counts the records of qtype and class IN in the answer section, which
  * may also hold the CNAME chain that led to them.
  */
 static int count_answers(const unsigned char *abuf, size_t alen, int qtype,
 			 size_t *count)
 {
-	unsigned qdcount = read16(abuf + 4);
 	unsigned ancount = read16(abuf + 6);
-	size_t off = DNS_HEADER_LEN;
+	size_t off;
 
-	for (unsigned i = 0; i < qdcount; i++) {
-		if (skip_name(abuf, alen, &off) < 0 || off + 4 > alen)
-			return BASE_EPROTO;
-		off += 4;
-	}
+	if (answer_offset(abuf, alen, &off) < 0)
+		return BASE_EPROTO;
 
 	*count = 0;
 	for (unsigned i = 0; i < ancount; i++) {
-		if (skip_name(abuf, alen, &off) < 0 || off + 10 > alen)
+		struct dns_rr rr;
+
+		if (read_rr(abuf, alen, &off, &rr) < 0)
 			return BASE_EPROTO;
-		if ((int)read16(abuf + off) == qtype &&
-		    read16(abuf + off + 2) == ns_c_in)
+		if ((int)rr.type == qtype && rr.class == ns_c_in)
 			(*count)++;
-		off += 10 + read16(abuf + off + 8);
-		if (off > alen)
-			return BASE_EPROTO;
 	}
 	return 0;
+}
+
+/*
+ * Replaces name with the target of the CNAME record owned by name in the
+ * answer section. Returns 1 when one was found, 0 when none, or BASE_EPROTO.
+ */
+static int follow_cname(const unsigned char *abuf, size_t alen,
+			struct dns_wire_name *name)
+{
+	unsigned ancount = read16(abuf + 6);
+	struct dns_wire_name owner;
+	size_t off;
+
+	if (answer_offset(abuf, alen, &off) < 0)
+		return BASE_EPROTO;
+	for (unsigned i = 0; i < ancount; i++) {
+		struct dns_rr rr;
+
+		if (read_rr(abuf, alen, &off, &rr) < 0)
+			return BASE_EPROTO;
+		if (rr.type != ns_t_cname || rr.class != ns_c_in)
+			continue;
+		if (read_name(abuf, alen, rr.owner, &owner) < 0)
+			return BASE_EPROTO;
+		if (!wire_name_equal(&owner, name))
+			continue;
+		if (read_name(abuf, alen, rr.rdata, name) < 0)
+			return BASE_EPROTO;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Stores in name the end of the CNAME chain that starts at the question
+ * name (RFC 1034 section 3.6.2: the resolver puts the chain in the answer
+ * section). A chain longer than DNS_CNAME_MAX is taken for a loop.
+ */
+static int chain_end(const unsigned char *abuf, size_t alen,
+		     struct dns_wire_name *name)
+{
+	if (abuf == NULL || alen < DNS_HEADER_LEN || read16(abuf + 4) == 0)
+		return BASE_EPROTO;
+	if (read_name(abuf, alen, DNS_HEADER_LEN, name) < 0)
+		return BASE_EPROTO;
+
+	for (unsigned hop = 0; hop <= DNS_CNAME_MAX; hop++) {
+		int found = follow_cname(abuf, alen, name);
+
+		if (found <= 0)
+			return found;
+	}
+	return BASE_EPROTO;
 }
 
 int dns_classify(const unsigned char *abuf, size_t alen, int qtype,
@@ -262,8 +483,25 @@ static void fill_addr(struct sockaddr_storage *ss, int type, const void *ip,
 	}
 }
 
+/*
+ * Writes the end of the answer's CNAME chain as a host name, or "" when
+ * the chain cannot be followed or does not end at a host name.
+ */
+static void store_target(const struct dns_result *result, char *target,
+			 size_t target_len)
+{
+	struct dns_wire_name name;
+
+	if (target == NULL || target_len == 0)
+		return;
+	if (chain_end(result->abuf, result->alen, &name) < 0 ||
+	    wire_name_to_host(&name, target, target_len) < 0)
+		target[0] = '\0';
+}
+
 int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
-		    struct sockaddr_storage *addrs, size_t max, size_t *count)
+		    struct sockaddr_storage *addrs, size_t max, size_t *count,
+		    char *target, size_t target_len)
 {
 	struct ares_addrttl a[DNS_ADDRS_MAX];
 	struct ares_addr6ttl aaaa[DNS_ADDRS_MAX];
@@ -271,15 +509,17 @@ int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
 	int status;
 
 	*count = 0;
+	if (type != ns_t_a && type != ns_t_aaaa)
+		return BASE_EINVAL;
+	store_target(result, target, target_len);
+
 	if (type == ns_t_a)
 		status = ares_parse_a_reply(result->abuf, (int)result->alen,
 					    NULL, a, &n);
-	else if (type == ns_t_aaaa)
+	else
 		status = ares_parse_aaaa_reply(result->abuf,
 					       (int)result->alen, NULL, aaaa,
 					       &n);
-	else
-		return BASE_EINVAL;
 	if (status == ARES_ENODATA)
 		return 0;
 	if (status != ARES_SUCCESS)
@@ -295,7 +535,295 @@ int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
 	return 0;
 }
 
-/* Sockets and the timer ------------------------------------------------- */
+int dns_parse_tlsa(const unsigned char *abuf, size_t alen,
+		   struct tlsa_record *out, size_t max, size_t *count)
+{
+	struct dns_wire_name owner, name;
+	unsigned ancount;
+	size_t off, found = 0;
+
+	*count = 0;
+	if (chain_end(abuf, alen, &owner) < 0 ||
+	    answer_offset(abuf, alen, &off) < 0)
+		return BASE_EPROTO;
+	if (max > TLSA_RECORDS_MAX)
+		max = TLSA_RECORDS_MAX;
+
+	/* A CNAME on the TLSA owner name moves the records to its target.
+	 * The caller's TLSA base domain does not change (RFC 7672 section
+	 * 2.2). */
+	ancount = read16(abuf + 6);
+	for (unsigned i = 0; i < ancount; i++) {
+		struct dns_rr rr;
+
+		if (read_rr(abuf, alen, &off, &rr) < 0)
+			return BASE_EPROTO;
+		if (rr.type != ns_t_tlsa || rr.class != ns_c_in || found >= max)
+			continue;
+		if (read_name(abuf, alen, rr.owner, &name) < 0)
+			return BASE_EPROTO;
+		if (!wire_name_equal(&name, &owner))
+			continue;
+		if (tlsa_record_parse(abuf + rr.rdata, rr.rdlen,
+				      &out[found]) == 0)
+			found++;
+	}
+	*count = found;
+	return 0;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* RFC 2181 section 8: a TTL with the top bit set counts as zero. */
+static uint32_t ttl_value(uint32_t ttl)
+{
+	return ttl & 0x80000000u ? 0 : ttl;
+}
+
+/*
+ * Lowers *ttl to the negative TTL of the SOA record in the authority
+ * section that starts at off (RFC 2308 section 5). Returns 1 when an SOA
+ * record was found, 0 when none, or BASE_EPROTO.
+ */
+static int soa_ttl(const unsigned char *abuf, size_t alen, size_t off,
+		   uint32_t *ttl)
+{
+	unsigned nscount = read16(abuf + 8);
+
+	for (unsigned i = 0; i < nscount; i++) {
+		struct dns_rr rr;
+		uint32_t minimum;
+
+		if (read_rr(abuf, alen, &off, &rr) < 0)
+			return BASE_EPROTO;
+		if (rr.type != ns_t_soa || rr.class != ns_c_in)
+			continue;
+		/* MINIMUM is the last of five 32-bit fields after two names,
+		 * each at least one byte (RFC 1035 section 3.3.13). */
+		if (rr.rdlen < 22)
+			return BASE_EPROTO;
+		minimum = ttl_value(read32(abuf + rr.rdata + rr.rdlen - 4));
+		*ttl = min_u32(*ttl, min_u32(ttl_value(rr.ttl), minimum));
+		return 1;
+	}
+	return 0;
+}
+
+int dns_answer_ttl(const struct dns_result *result, uint32_t *ttl)
+{
+	const unsigned char *abuf = result->abuf;
+	size_t alen = result->alen;
+	uint32_t lowest = DNS_CACHE_TTL_MAX;
+	unsigned ancount;
+	size_t off;
+	int found;
+
+	*ttl = 0;
+	if (result->outcome == DNS_ERROR)
+		return 0;
+	if (answer_offset(abuf, alen, &off) < 0)
+		return BASE_EPROTO;
+
+	ancount = read16(abuf + 6);
+	for (unsigned i = 0; i < ancount; i++) {
+		struct dns_rr rr;
+
+		if (read_rr(abuf, alen, &off, &rr) < 0)
+			return BASE_EPROTO;
+		lowest = min_u32(lowest, ttl_value(rr.ttl));
+	}
+	if (result->outcome != DNS_ANSWER) {
+		/* RFC 2308 section 5: without an SOA record a negative answer
+		 * is not cached. */
+		found = soa_ttl(abuf, alen, off, &lowest);
+		if (found <= 0)
+			return found;
+	}
+	*ttl = lowest;
+	return 0;
+}
+
+/* Cache ------------------------------------------------------------------ */
+
+/*
+ * Writes the cache key of name: lower case, without the trailing dot, ""
+ * for the root. Returns false when the name does not fit.
+ */
+static bool cache_key(const char *name, char key[DNS_KEY_MAX])
+{
+	size_t len = strlen(name);
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len >= DNS_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		key[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	key[len] = '\0';
+	return true;
+}
+
+/* FNV-1a over the key and the type. */
+static size_t cache_bucket(const char *key, int type)
+{
+	uint32_t hash = 2166136261u;
+
+	for (const char *p = key; *p != '\0'; p++)
+		hash = (hash ^ (unsigned char)*p) * 16777619u;
+	hash = (hash ^ (uint32_t)type) * 16777619u;
+	return hash & (DNS_CACHE_BUCKETS - 1);
+}
+
+static void cache_remove(struct dns_cache *cache, struct dns_cache_entry *e)
+{
+	struct dns_cache_entry **link =
+		&cache->buckets[cache_bucket(e->key, e->type)];
+
+	while (*link != e)
+		link = &(*link)->chain;
+	*link = e->chain;
+
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		cache->oldest = e->newer;
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		cache->newest = e->older;
+
+	cache->count--;
+	cache->bytes -= e->alen;
+	free(e->abuf);
+	free(e);
+}
+
+/* Returns the live entry for key and type, dropping an expired one. */
+static struct dns_cache_entry *cache_find(struct dns *dns, const char *key,
+					  int type)
+{
+	struct dns_cache_entry *e = dns->cache.buckets[cache_bucket(key, type)];
+
+	while (e != NULL && (e->type != type || strcmp(e->key, key) != 0))
+		e = e->chain;
+	if (e == NULL)
+		return NULL;
+	if (e->expires <= uv_now(dns->loop)) {
+		cache_remove(&dns->cache, e);
+		return NULL;
+	}
+	return e;
+}
+
+static void cache_link(struct dns_cache *cache, struct dns_cache_entry *e)
+{
+	size_t bucket = cache_bucket(e->key, e->type);
+
+	e->chain = cache->buckets[bucket];
+	cache->buckets[bucket] = e;
+	e->older = cache->newest;
+	if (cache->newest != NULL)
+		cache->newest->newer = e;
+	else
+		cache->oldest = e;
+	cache->newest = e;
+	cache->count++;
+	cache->bytes += e->alen;
+}
+
+/*
+ * Stores the answer to q for its TTL, replacing an older answer for the
+ * same name and type and evicting the oldest entries while the cache is
+ * full. Errors and answers with a TTL of 0 are not stored.
+ */
+static void cache_store(struct dns_query *q, const struct dns_result *result)
+{
+	struct dns *dns = q->dns;
+	struct dns_cache_entry *e;
+	uint32_t ttl;
+
+	if (!q->cacheable || result->alen > DNS_CACHE_BYTES_MAX ||
+	    dns_answer_ttl(result, &ttl) < 0 || ttl == 0)
+		return;
+	e = cache_find(dns, q->key, q->type);
+	if (e != NULL)
+		cache_remove(&dns->cache, e);
+	while (dns->cache.count >= DNS_CACHE_MAX ||
+	       dns->cache.bytes + result->alen > DNS_CACHE_BYTES_MAX)
+		cache_remove(&dns->cache, dns->cache.oldest);
+
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return;
+	e->abuf = malloc(result->alen);
+	if (e->abuf == NULL) {
+		free(e);
+		return;
+	}
+	memcpy(e->abuf, result->abuf, result->alen);
+	e->alen = result->alen;
+	memcpy(e->key, q->key, sizeof(e->key));
+	e->type = q->type;
+	e->expires = uv_now(dns->loop) + (uint64_t)ttl * 1000;
+	cache_link(&dns->cache, e);
+}
+
+static void cache_clear(struct dns_cache *cache)
+{
+	while (cache->oldest != NULL)
+		cache_remove(cache, cache->oldest);
+}
+
+/* Query lists -------------------------------------------------------------- */
+
+static void link_query(struct dns_query_list *list, struct dns_query *q)
+{
+	q->next = NULL;
+	q->prev = list->tail;
+	if (list->tail != NULL)
+		list->tail->next = q;
+	else
+		list->head = q;
+	list->tail = q;
+}
+
+static void unlink_query(struct dns_query_list *list, struct dns_query *q)
+{
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		list->head = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
+	else
+		list->tail = q->prev;
+}
+
+static void free_query(struct dns_query *q)
+{
+	if (!q->delivered)
+		free(q->owned);
+	free(q->hit);
+	free(q);
+}
+
+static void free_list(struct dns_query_list *list)
+{
+	while (list->head != NULL) {
+		struct dns_query *q = list->head;
+
+		unlink_query(list, q);
+		free_query(q);
+	}
+}
+
+/* Sockets and the timers ------------------------------------------------- */
 
 static void release(struct dns *dns)
 {
@@ -401,30 +929,9 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
 		uv_poll_start(&poll->handle, events, poll_cb);
 }
 
-/* Queries ---------------------------------------------------------------- */
+/* Answers ---------------------------------------------------------------- */
 
-static void link_query(struct dns *dns, struct dns_query *q)
-{
-	q->prev = dns->tail;
-	if (dns->tail != NULL)
-		dns->tail->next = q;
-	else
-		dns->head = q;
-	dns->tail = q;
-}
-
-static void unlink_query(struct dns *dns, struct dns_query *q)
-{
-	if (q->prev != NULL)
-		q->prev->next = q->next;
-	else
-		dns->head = q->next;
-	if (q->next != NULL)
-		q->next->prev = q->prev;
-	else
-		dns->tail = q->prev;
-}
-
+/* Classifies the answer (or the failure) and runs the caller's callback. */
 static void deliver(struct dns_query *q, int status, const unsigned char *abuf,
 		    size_t alen)
 {
@@ -436,6 +943,7 @@ static void deliver(struct dns_query *q, int status, const unsigned char *abuf,
 	dns_cb cb = q->cb;
 
 	q->cb = NULL;
+	q->delivered = true;
 	if (status == ARES_SUCCESS)
 		dns_classify(abuf, alen, q->type, q->dns->trust_ad, &result);
 	cb(q->arg, &result);
@@ -446,6 +954,7 @@ static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 {
 	struct dns_query *q = arg;
 	struct dns *dns = q->dns;
+	size_t len = alen > 0 ? (size_t)alen : 0;
 
 	if (q->sending) {
 		q->failed_early = true;
@@ -453,10 +962,19 @@ static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		return;
 	}
 
-	unlink_query(dns, q);
+	unlink_query(&dns->waiting, q);
+	if (status == ARES_SUCCESS && !dns->closing) {
+		struct dns_result result;
+
+		/* An answer that came after its deadline still fills the
+		 * cache. */
+		if (dns_classify(abuf, len, q->type, dns->trust_ad,
+				 &result) == 0)
+			cache_store(q, &result);
+	}
 	if (q->cb != NULL && !dns->closing)
-		deliver(q, status, abuf, alen > 0 ? (size_t)alen : 0);
-	free(q);
+		deliver(q, status, abuf, len);
+	free_query(q);
 }
 
 /* Ends, as timed out, every waiting lookup whose deadline has passed. */
@@ -464,7 +982,7 @@ static void expire_queries(struct dns *dns)
 {
 	uint64_t now = uv_now(dns->loop);
 
-	for (struct dns_query *q = dns->head; q != NULL; q = q->next) {
+	for (struct dns_query *q = dns->waiting.head; q != NULL; q = q->next) {
 		if (dns->closing)
 			return;
 		if (q->cb == NULL)
@@ -486,10 +1004,35 @@ static void timer_cb(uv_timer_t *timer)
 	after_process(dns);
 }
 
+/*
+ * Delivers the answers taken from the cache. Lookups that these callbacks
+ * start wait for the next loop iteration.
+ */
+static void hit_timer_cb(uv_timer_t *timer)
+{
+	struct dns *dns = timer->data;
+	struct dns_query_list ready = dns->hits;
+
+	dns->hits = (struct dns_query_list){ NULL, NULL };
+	dns->busy++;
+	while (ready.head != NULL) {
+		struct dns_query *q = ready.head;
+
+		unlink_query(&ready, q);
+		if (q->cb != NULL && !dns->closing)
+			deliver(q, ARES_SUCCESS, q->hit, q->hit_len);
+		free_query(q);
+	}
+	dns->busy--;
+	if (dns->hits.head != NULL && !dns->closing)
+		uv_timer_start(&dns->hit_timer, hit_timer_cb, 0, 0);
+	after_process(dns);
+}
+
 /* Arms the timer for the next c-ares retry or lookup deadline. */
 static void schedule_timer(struct dns *dns)
 {
-	struct dns_query *q = dns->head;
+	struct dns_query *q = dns->waiting.head;
 	uint64_t now = uv_now(dns->loop);
 	struct timeval max, tv, *next;
 	uint64_t ms = 0;
@@ -515,22 +1058,21 @@ static void schedule_timer(struct dns *dns)
 
 /*
  * Destroys the channel (c-ares then calls back every query with
- * ARES_EDESTRUCTION and closes its sockets) and closes the handles.
+ * ARES_EDESTRUCTION and closes its sockets), drops the cache and closes
+ * the handles.
  */
 static void shut_down(struct dns *dns)
 {
 	ares_destroy(dns->channel);
 	dns->channel = NULL;
 
-	while (dns->head != NULL) {
-		struct dns_query *q = dns->head;
-
-		unlink_query(dns, q);
-		free(q);
-	}
+	free_list(&dns->waiting);
+	free_list(&dns->hits);
+	cache_clear(&dns->cache);
 	while (dns->polls != NULL)
 		close_poll(dns, dns->polls);
 	uv_close((uv_handle_t *)&dns->timer, timer_close_cb);
+	uv_close((uv_handle_t *)&dns->hit_timer, timer_close_cb);
 }
 
 static void after_process(struct dns *dns)
@@ -558,12 +1100,16 @@ static bool server_is_loopback(const struct conf_dns_server *server)
 }
 
 /*
- * Trusts the AD bit only when every server is on loopback, because c-ares
- * does not report which server answered. RFC 4035 section 4.9 lets a stub
- * resolver rely on AD only from a trusted resolver over a secure channel.
+ * Trusts the AD bit when the operator declares the path to the servers
+ * secure (dns.trust_ad), or else when every server is on loopback, because
+ * c-ares does not report which server answered. RFC 4035 section 4.9 lets
+ * a stub resolver rely on AD only from a trusted resolver over a secure
+ * channel.
  */
 static bool servers_trusted(const struct conf *conf)
 {
+	if (conf->dns_trust_ad)
+		return true;
 	for (size_t i = 0; i < conf->dns_server_count; i++)
 		if (!server_is_loopback(&conf->dns_servers[i]))
 			return false;
@@ -658,8 +1204,10 @@ int dns_new(uv_loop_t *loop, const struct conf *conf, struct dns **out)
 		return err;
 	}
 	uv_timer_init(loop, &dns->timer);
+	uv_timer_init(loop, &dns->hit_timer);
 	dns->timer.data = dns;
-	dns->open_handles = 1;
+	dns->hit_timer.data = dns;
+	dns->open_handles = 2;
 	*out = dns;
 	return 0;
 }
@@ -713,7 +1261,7 @@ static int build_query(const char *name, int type, unsigned short id,
 static int random_id(struct dns *dns, unsigned short *id)
 {
 	for (int attempt = 0; attempt < 8; attempt++) {
-		struct dns_query *q = dns->head;
+		struct dns_query *q = dns->waiting.head;
 
 		if (getrandom(id, sizeof(*id), 0) != sizeof(*id))
 			return BASE_ESYS;
@@ -725,37 +1273,34 @@ static int random_id(struct dns *dns, unsigned short *id)
 	return 0;
 }
 
-int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
-	       void *arg, struct dns_query **out)
+/* Queues a copy of the cached answer e for delivery by the hit timer. */
+static int answer_from_cache(struct dns *dns, struct dns_query *q,
+			     const struct dns_cache_entry *e)
 {
-	struct dns_query *q;
+	q->hit = malloc(e->alen);
+	if (q->hit == NULL)
+		return BASE_ENOMEM;
+	memcpy(q->hit, e->abuf, e->alen);
+	q->hit_len = e->alen;
+	link_query(&dns->hits, q);
+	uv_timer_start(&dns->hit_timer, hit_timer_cb, 0, 0);
+	return 0;
+}
+
+/* Sends q's query. Returns 0, or a negative code (q is then not linked). */
+static int send_query(struct dns *dns, struct dns_query *q, const char *name)
+{
 	unsigned char *qbuf;
-	unsigned short id;
 	int qlen, err;
 
-	if (out != NULL)
-		*out = NULL;
-	if (dns->closing)
-		return BASE_ECANCELED;
-	err = random_id(dns, &id);
+	err = random_id(dns, &q->id);
+	if (err == 0)
+		err = build_query(name, q->type, q->id, &qbuf, &qlen);
 	if (err < 0)
 		return err;
-	err = build_query(name, type, id, &qbuf, &qlen);
-	if (err < 0)
-		return err;
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		ares_free_string(qbuf);
-		return BASE_ENOMEM;
-	}
 
-	q->dns = dns;
-	q->cb = cb;
-	q->arg = arg;
-	q->type = type;
-	q->id = id;
 	q->deadline = uv_now(dns->loop) + dns->timeout_ms;
-	link_query(dns, q);
+	link_query(&dns->waiting, q);
 	q->sending = true;
 	ares_send(dns->channel, qbuf, qlen, query_cb, q);
 	q->sending = false;
@@ -766,21 +1311,135 @@ int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
 	 * instead of a callback. */
 	if (q->failed_early) {
 		err = err_from_ares(q->early_status);
-		unlink_query(dns, q);
-		free(q);
+		unlink_query(&dns->waiting, q);
 		return err < 0 ? err : BASE_EDNS;
 	}
-	if (out != NULL)
-		*out = q;
 	if (dns->busy == 0)
 		schedule_timer(dns);
 	return 0;
 }
 
+/*
+ * Starts a lookup. owned, if not NULL, is freed with the query when cb
+ * never runs (the resolver was freed or the query canceled).
+ */
+static int start_lookup(struct dns *dns, const char *name, int type,
+			dns_cb cb, void *arg, void *owned,
+			struct dns_query **out)
+{
+	const struct dns_cache_entry *e = NULL;
+	struct dns_query *q;
+	int err;
+
+	if (out != NULL)
+		*out = NULL;
+	if (dns->closing)
+		return BASE_ECANCELED;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return BASE_ENOMEM;
+	*q = (struct dns_query){ .dns = dns, .cb = cb, .arg = arg,
+				 .owned = owned, .type = type };
+
+	q->cacheable = cache_key(name, q->key);
+	if (q->cacheable)
+		e = cache_find(dns, q->key, type);
+	err = e != NULL ? answer_from_cache(dns, q, e)
+			: send_query(dns, q, name);
+	if (err < 0) {
+		free(q->hit);
+		free(q);
+		return err;
+	}
+	if (out != NULL)
+		*out = q;
+	return 0;
+}
+
+int dns_lookup(struct dns *dns, const char *name, int type, dns_cb cb,
+	       void *arg, struct dns_query **out)
+{
+	return start_lookup(dns, name, type, cb, arg, NULL, out);
+}
+
 void dns_cancel(struct dns_query *q)
 {
 	/* c-ares 1.18 cannot cancel a single query, so the query runs to
-	 * its end and query_cb frees it without calling cb. */
+	 * its end and query_cb frees it without calling cb. An answer from
+	 * the cache is dropped by the hit timer the same way. */
 	if (q != NULL)
 		q->cb = NULL;
+}
+
+/* Probe ------------------------------------------------------------------ */
+
+struct dns_probe_req {
+	struct dns *dns;
+	dns_probe_cb cb;
+	void *arg;
+	char name[DNS_KEY_MAX];		/* as logged: "." for the root */
+};
+
+/* Explains a probe result for the log. Returns true when it is secure. */
+static bool describe_probe(const struct dns_probe_req *probe,
+			   const struct dns_result *result, char *detail,
+			   size_t size)
+{
+	const char *name = probe->name;
+	bool ad = result->abuf != NULL && result->alen > 3 &&
+		  (result->abuf[3] & 0x20);
+
+	if (result->outcome == DNS_ERROR) {
+		snprintf(detail, size, "DNSKEY lookup for %s failed: %s", name,
+			 dns_security_name(result->security));
+		return false;
+	}
+	if (result->security == DNS_SECURE && result->outcome == DNS_ANSWER) {
+		snprintf(detail, size, "DNSKEY answer for %s is secure", name);
+		return true;
+	}
+	if (result->security == DNS_SECURE)
+		snprintf(detail, size, "%s has no DNSKEY records", name);
+	else if (ad)
+		snprintf(detail, size, "AD flag for %s not trusted: a server "
+			 "is not on loopback and dns.trust_ad is false", name);
+	else
+		snprintf(detail, size, "DNSKEY answer for %s is not validated "
+			 "(no AD flag): the resolver does not validate or has "
+			 "no trust anchor for it", name);
+	return false;
+}
+
+static void probe_cb(void *arg, const struct dns_result *result)
+{
+	struct dns_probe_req *probe = arg;
+	char detail[DNS_KEY_MAX + 160];
+	bool secure = describe_probe(probe, result, detail, sizeof(detail));
+
+	probe->cb(probe->arg, secure, detail);
+	free(probe);
+}
+
+int dns_probe(struct dns *dns, const char *name, dns_probe_cb cb, void *arg)
+{
+	struct dns_probe_req *probe;
+	int err;
+
+	if (name[0] == '\0')
+		name = ".";
+	if (strlen(name) >= sizeof(probe->name))
+		return BASE_EINVAL;
+	probe = calloc(1, sizeof(*probe));
+	if (probe == NULL)
+		return BASE_ENOMEM;
+	probe->dns = dns;
+	probe->cb = cb;
+	probe->arg = arg;
+	snprintf(probe->name, sizeof(probe->name), "%s", name);
+
+	err = start_lookup(dns, name, ns_t_dnskey, probe_cb, probe, probe,
+			   NULL);
+	if (err < 0)
+		free(probe);
+	return err;
 }

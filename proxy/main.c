@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "base/err.h"
 #include "client.h"
@@ -16,8 +17,10 @@
 
 #define MXLOCK_VERSION "0.1.0"
 
-static int usage(void)
+static int usage(const char *problem)
 {
+	if (problem != NULL)
+		fprintf(stderr, "mxlock: %s\n", problem);
 	fprintf(stderr,
 		"usage: mxlock run -c FILE          run in the foreground\n"
 		"       mxlock config-test -c FILE  check a configuration file\n"
@@ -32,6 +35,15 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static void on_hangup(uv_signal_t *sig, int signum)
+{
+	struct server *srv = sig->data;
+
+	/* Reload is not built: say so instead of dying on the default action. */
+	log_msg(&srv->log, CONF_LOG_WARN,
+		"event=reload-unsupported signal=%d action=ignored", signum);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
@@ -43,6 +55,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	server_stop(srv);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
 	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	uv_close((uv_handle_t *)&srv->sighup, NULL);
 	uv_stop(srv->loop);
 }
 
@@ -72,6 +85,15 @@ static int start(struct server *srv)
 	srv->sigterm.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_signal_init(srv->loop, &srv->sighup);
+	srv->sighup.data = srv;
+	uv_signal_start(&srv->sighup, on_hangup, SIGHUP);
+
+	if (strchr(srv->conf->hostname, '.') == NULL)
+		log_msg(&srv->log, CONF_LOG_WARN,
+			"event=hostname-unqualified hostname=%s hint=\"set hostname to a "
+			"fully qualified name; many MX hosts reject a one-label EHLO name\"",
+			srv->conf->hostname);
 	return 0;
 }
 
@@ -105,6 +127,21 @@ static int run(const struct conf *conf)
 	return rc < 0 ? 1 : 0;
 }
 
+/* Loads the TLS settings once, as `run` would, so config-test catches a
+   CA file that exists but holds no usable certificate. */
+static int check_tls(const struct conf *conf)
+{
+	struct tls_ctx *tls = NULL;
+	char err[CONF_ERR_MAX];
+
+	if (tls_ctx_new(conf, &tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mxlock: %s: %s\n", conf->path, err);
+		return 1;
+	}
+	tls_ctx_free(tls);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct conf *conf = NULL;
@@ -115,18 +152,22 @@ int main(int argc, char **argv)
 		printf("mxlock %s\n", MXLOCK_VERSION);
 		return 0;
 	}
-	if (argc != 4 || strcmp(argv[2], "-c") != 0 ||
-	    (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "config-test") != 0))
-		return usage();
+	if (argc < 2 || (strcmp(argv[1], "run") != 0 &&
+			 strcmp(argv[1], "config-test") != 0))
+		return usage(argc < 2 ? NULL : "unknown command");
+	if (argc != 4 || strcmp(argv[2], "-c") != 0)
+		return usage("the configuration file is required: -c FILE");
 
 	if (conf_load(argv[3], &conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mxlock: %s\n", err);
 		return 1;
 	}
 	if (strcmp(argv[1], "config-test") == 0) {
-		printf("%s: configuration is valid\n", argv[3]);
+		rc = check_tls(conf);
+		if (rc == 0)
+			printf("%s: configuration is valid\n", argv[3]);
 		conf_free(conf);
-		return 0;
+		return rc;
 	}
 	rc = run(conf);
 	conf_free(conf);

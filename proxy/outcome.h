@@ -32,6 +32,9 @@ enum outcome_kind {
 	OUTCOME_STARTTLS_REFUSED,	/* TLS required, STARTTLS not 220 */
 	OUTCOME_TLS_FAILED,		/* handshake failed */
 	OUTCOME_TLS_INJECTION,		/* bytes between 220 and handshake */
+	OUTCOME_DANE_FAILED,		/* no usable TLSA record matched */
+	OUTCOME_CERT_FAILED,		/* PKIX chain or name check failed */
+	OUTCOME_POLICY_SKIP,		/* the policy excludes the MX host */
 	OUTCOME_PROTOCOL,		/* MX broke reply syntax */
 	OUTCOME_TIMEOUT,		/* MX did not answer in time */
 	OUTCOME_LOST,			/* connection to MX lost */

@@ -1,31 +1,57 @@
-/* Streaming line-end normalizer and end-of-data detector: see relay.h. */
+/* Message data framing toward the MX: see relay.h. */
 #include "relay.h"
 
 void relay_data_init(struct relay_data *r)
 {
 	r->pending_cr = false;
-	r->line_start = true;	/* the DATA command line ended with CRLF */
-	r->dot_line = false;
+	r->line_start = true;
+	r->start_crlf = true;	/* the DATA command line ended with CRLF */
+	r->held_dot = false;
 	r->done = false;
 	r->bytes = 0;
 }
 
-/* Emits CRLF and reports whether it ended the final "." line. */
-static bool end_line(struct relay_data *r, char *out, size_t *o)
+/* Writes the held dot of a line that is not the final one. A dot the
+   client did not stuff (the line began after a bare line end, or the line
+   "." ends in one) gets a second dot for the MX to remove. */
+static void release_dot(struct relay_data *r, bool line_ends_bare,
+			char *out, size_t *o)
 {
-	bool final = r->dot_line;
+	out[(*o)++] = '.';
+	if (!r->start_crlf || line_ends_bare)
+		out[(*o)++] = '.';
+	r->held_dot = false;
+}
 
+/* Ends the current line; crlf tells whether it ended in CRLF. */
+static void end_line(struct relay_data *r, bool crlf, char *out, size_t *o)
+{
+	if (r->held_dot) {
+		if (crlf && r->start_crlf) {
+			out[(*o)++] = '.';
+			r->held_dot = false;
+			r->done = true;
+		} else {
+			release_dot(r, true, out, o);
+		}
+	}
 	out[(*o)++] = '\r';
 	out[(*o)++] = '\n';
 	r->line_start = true;
-	r->dot_line = false;
-	return final;
+	r->start_crlf = crlf;
 }
 
-static void emit(struct relay_data *r, char c, char *out, size_t *o)
+static void text_byte(struct relay_data *r, char c, char *out, size_t *o)
 {
-	r->dot_line = r->line_start && c == '.';
-	r->line_start = false;
+	if (r->line_start) {
+		r->line_start = false;
+		if (c == '.') {
+			r->held_dot = true;
+			return;
+		}
+	} else if (r->held_dot) {
+		release_dot(r, false, out, o);
+	}
 	out[(*o)++] = c;
 }
 
@@ -36,27 +62,22 @@ size_t relay_data_feed(struct relay_data *r, const char *in, size_t len,
 	size_t o = 0;
 
 	while (i < len && !r->done) {
-		char c = in[i++];
+		char c = in[i];
 
 		if (r->pending_cr) {
 			r->pending_cr = false;
-			if (end_line(r, out, &o)) {
-				/* A bare CR ended the dot line; the byte after
-				   it is the next command's. */
-				if (c != '\n')
-					i--;
-				r->done = true;
-				break;
-			}
+			end_line(r, c == '\n', out, &o);
 			if (c == '\n')
-				continue;
+				i++;
+			continue;
 		}
+		i++;
 		if (c == '\r')
 			r->pending_cr = true;
 		else if (c == '\n')
-			r->done = end_line(r, out, &o);
+			end_line(r, false, out, &o);
 		else
-			emit(r, c, out, &o);
+			text_byte(r, c, out, &o);
 	}
 	r->bytes += o;
 	*outlen = o;

@@ -1,11 +1,13 @@
 /*
- * Message bytes between DATA and the final dot. The client's bytes are
- * forwarded as they arrive, with every line end made CRLF: a bare LF or a
- * bare CR becomes CRLF. The MX then sees the same lines as mxlock, so both
- * agree on where the message ends (RFC 5321 section 4.1.1.4: the end is
- * CRLF "." CRLF) and no second message can be smuggled behind a line end
- * that one side reads differently. Dot-stuffing is left as the client sent
- * it, since both sides speak the same SMTP data encoding.
+ * Message bytes between DATA and the final dot. Only CRLF "." CRLF ends
+ * the message (RFC 5321 section 4.1.1.4). A bare LF or bare CR is not a
+ * line end to the client's SMTP framing, so it must not become one that
+ * the MX acts on: mxlock sends it as CRLF, and when the line it starts or
+ * ends begins with a dot that the client did not stuff, adds the dot
+ * (RFC 5321 section 4.5.2) so the MX removes it again. The MX therefore
+ * sees the message end exactly where mxlock does, and no second message
+ * can be smuggled behind a line end that one side reads differently.
+ * Dot-stuffing of CRLF lines is forwarded as the client sent it.
  */
 #ifndef RELAY_H
 #define RELAY_H
@@ -14,10 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Output room relay_data_feed needs for len input bytes. */
+#define RELAY_OUT_MAX(len) (2 * (len) + 4)
+
 struct relay_data {
 	bool pending_cr;	/* last input byte was CR */
-	bool line_start;	/* next output byte starts a line */
-	bool dot_line;		/* the current line so far is "." */
+	bool line_start;	/* next input byte starts a line */
+	bool start_crlf;	/* the current line began after CRLF */
+	bool held_dot;		/* the line so far is "."; not yet written */
 	bool done;		/* the final dot line was seen */
 	uint64_t bytes;		/* output bytes so far */
 };
@@ -25,11 +31,11 @@ struct relay_data {
 void relay_data_init(struct relay_data *r);
 
 /*
- * Reads up to len bytes of in, writing normalized bytes to out, which must
- * have room for 2 * len + 2 bytes. Stops right after the final CRLF.CRLF.
- * Stores the bytes written in *outlen and returns the input bytes used.
- * After the end, r->done is true and the rest of in belongs to the next
- * command.
+ * Reads up to len bytes of in and writes the bytes for the MX to out,
+ * which must have room for RELAY_OUT_MAX(len) bytes. Stops right after
+ * the final CRLF "." CRLF. Stores the bytes written in *outlen and
+ * returns the input bytes used; after the end r->done is true and the rest
+ * of in belongs to the next command.
  */
 size_t relay_data_feed(struct relay_data *r, const char *in, size_t len,
 		       char *out, size_t *outlen);

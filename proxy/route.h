@@ -43,14 +43,17 @@ struct route_host {
 	unsigned preference;
 	struct route_addr *addrs;	/* A records first, then AAAA */
 	size_t addr_count;
-	enum dns_security addr_security; /* the weaker of the A and AAAA answers */
+	/* The weaker of the A and AAAA answers. A failed lookup counts only
+	   when the other one brought no address. */
+	enum dns_security addr_security;
 	int error;			/* 0, or BASE_EDNS when no address could be had
 					   and a lookup failed, BASE_ENOTFOUND when the
 					   host has no address at all */
 
 	/* DANE (RFC 7672 section 2.2), filled when TLSA was requested. */
 	enum route_tlsa tlsa_state;
-	struct tlsa_record *tlsa;	/* every record of a secure RRset */
+	struct tlsa_record *tlsa;	/* every record of a secure RRset that
+					   parses; may be empty when none does */
 	size_t tlsa_count;
 	char tlsa_base[256];		/* TLSA base domain: the CNAME-expanded
 					   host name when the whole chain is
@@ -101,6 +104,22 @@ void route_cancel(struct route_req *req);
 void route_free(struct route *route);
 
 const char *route_status_name(enum route_status status);
+
+/* Returns "not-asked", "none", "insecure", "secure" or "failed". */
+const char *route_tlsa_name(enum route_tlsa state);
+
+/*
+ * Returns true when host's TLSA records may be looked up (RFC 7672
+ * sections 2.2.1 and 2.2.2): opts requests them, the host has addresses
+ * from secure answers, and either the MX RRset is secure, the route is an
+ * implicit MX, or opts->tlsa_insecure_mx is set.
+ */
+bool route_tlsa_allowed(const struct route *route,
+			const struct route_host *host,
+			const struct route_options *opts);
+
+/* Returns the TLSA outcome of one TLSA lookup result (RFC 7672 section 2.2). */
+enum route_tlsa route_tlsa_state(const struct dns_result *result);
 
 /* Source of random numbers for the shuffle; arg is passed through. */
 typedef uint32_t (*route_random_fn)(void *arg);

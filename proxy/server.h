@@ -28,6 +28,7 @@ struct server {
 	size_t listener_count;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
+	uv_signal_t sighup;
 	int stopping;
 	struct client *clients;		/* open client sessions */
 };

@@ -1065,3 +1065,30 @@ void stream_nodelay(struct stream *s)
 		return;
 	uv_tcp_nodelay(&s->tcp, 1);
 }
+
+size_t stream_peer_chain(const struct stream *s, struct tlsa_cert *out,
+			 size_t max)
+{
+	WOLFSSL_X509_CHAIN *chain;
+	size_t n = 0;
+	int len;
+
+	if (s->ssl == NULL || s->tls_state != STREAM_TLS)
+		return 0;
+	chain = wolfSSL_get_peer_chain(s->ssl);
+	if (chain == NULL)
+		return 0;
+
+	len = wolfSSL_get_chain_count(chain);
+	for (int i = 0; i < len && n < max; i++) {
+		unsigned char *der = wolfSSL_get_chain_cert(chain, i);
+		int der_len = wolfSSL_get_chain_length(chain, i);
+
+		if (der == NULL || der_len <= 0)
+			break;
+		out[n].der = der;
+		out[n].len = (size_t)der_len;
+		n++;
+	}
+	return n;
+}

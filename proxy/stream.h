@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "tlsa/tlsa.h"
+
 struct conf;
 struct stream;
 struct tls_ctx;
@@ -91,6 +93,14 @@ size_t stream_write_pending(const struct stream *s);
  */
 int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 		    const char *name, stream_done_cb cb, void *arg);
+
+/*
+ * Stores the certificates the server sent, leaf first, as DER in out (at
+ * most max). They stay valid until the stream closes. Returns the count,
+ * 0 when the stream is plaintext.
+ */
+size_t stream_peer_chain(const struct stream *s, struct tlsa_cert *out,
+			 size_t max);
 
 /* Returns the TLS details, or NULL when the stream is plaintext. */
 const struct stream_tls_info *stream_tls(const struct stream *s);

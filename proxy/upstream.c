@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 
@@ -45,6 +46,8 @@ struct upstream {
 	size_t addr_index;
 	unsigned addrs_tried;
 	bool plaintext_retry;	/* retrying this address without TLS */
+	struct policy_host ph;	/* what the current host must offer */
+	struct policy_verdict verdict;
 
 	enum upstream_state state;
 	struct stream *stream;
@@ -145,12 +148,12 @@ static void host_failed(struct upstream *up, enum outcome_kind kind,
 	close_stream(up);
 	set_state(up, UP_IDLE);
 
-	retry_plain = !up->plaintext_retry && !policy_requires_tls(&up->policy) &&
+	retry_plain = !up->plaintext_retry && !up->ph.require_tls &&
 		(kind == OUTCOME_STARTTLS_REFUSED || kind == OUTCOME_TLS_FAILED);
 	if (retry_plain) {
 		log_conn(&up->srv->log, CONF_LOG_INFO, up->conn,
 			 "event=tls-fallback mx=%s[%s]:25 policy=%s action=plaintext-retry",
-			 up->host, up->address, conf_level_name(up->policy.level));
+			 up->host, up->address, up->ph.label);
 		up->plaintext_retry = true;
 	} else {
 		up->plaintext_retry = false;
@@ -165,10 +168,10 @@ static void become_ready(struct upstream *up)
 	uv_timer_stop(&up->timer);
 	set_state(up, UP_READY);
 	log_conn(&up->srv->log, CONF_LOG_INFO, up->conn,
-		 "event=mx-ready mx=%s[%s]:25 tls=%s policy=%s",
+		 "event=mx-ready mx=%s[%s]:25 tls=%s policy=%s verified=%s",
 		 up->host, up->address,
 		 stream_tls(up->stream) ? stream_tls(up->stream)->version : "none",
-		 conf_level_name(up->policy.level));
+		 up->ph.label, up->verdict.verified);
 	up->hooks->on_ready(up->arg, NULL);
 }
 
@@ -182,6 +185,23 @@ static void on_handshake(struct stream *s, int status, void *arg)
 			    OUTCOME_TLS_FAILED, base_strerror(status));
 		return;
 	}
+
+	policy_check(&up->ph, s, (int64_t)time(NULL), &up->verdict);
+	if (!up->verdict.ok) {
+		host_failed(up, up->ph.auth == POLICY_AUTH_DANE ? OUTCOME_DANE_FAILED :
+			    OUTCOME_CERT_FAILED, up->verdict.detail);
+		return;
+	}
+	log_conn(&up->srv->log, CONF_LOG_INFO, up->conn,
+		 "event=tls mx=%s[%s]:25 policy=%s tls=%s verified=%s detail=\"%s\"",
+		 up->host, up->address, up->ph.label, stream_tls(s)->version,
+		 up->verdict.verified, up->verdict.detail);
+	if (up->ph.report_only && (up->ph.skip_reason[0] ||
+				   strcmp(up->verdict.verified, "yes") != 0))
+		log_conn(&up->srv->log, CONF_LOG_WARN, up->conn,
+			 "event=sts-testing-failure mx=%s[%s]:25 id=%s detail=\"%s%s%s\"",
+			 up->host, up->address, up->policy.sts.id, up->ph.skip_reason,
+			 up->ph.skip_reason[0] ? "; " : "", up->verdict.detail);
 
 	/* RFC 3207 section 4.2: discard everything learned before TLS. */
 	memset(&up->caps, 0, sizeof(up->caps));
@@ -207,7 +227,7 @@ static void start_tls(struct upstream *up, size_t unread)
 
 	set_state(up, UP_HANDSHAKE);
 	arm_timer(up, up->srv->conf->limits.timeouts.tls);
-	err = stream_starttls(up->stream, up->srv->tls, up->host, up->host,
+	err = stream_starttls(up->stream, up->srv->tls, up->ph.sni, up->host,
 			      on_handshake, up);
 	if (err < 0)
 		host_failed(up, err == BASE_EINJECT ? OUTCOME_TLS_INJECTION :
@@ -219,13 +239,13 @@ static void after_hello(struct upstream *up)
 {
 	bool offered = (up->caps.flags & EHLO_STARTTLS) != 0;
 
-	if (offered && policy_tries_tls(&up->policy) && !up->plaintext_retry) {
+	if (offered && up->ph.try_tls && !up->plaintext_retry) {
 		up->t_tls_begin = uv_now(up->srv->loop);
 		send_own(up, UP_STARTTLS, "STARTTLS\r\n",
 			 up->srv->conf->limits.timeouts.reply);
 		return;
 	}
-	if (policy_requires_tls(&up->policy)) {
+	if (up->ph.require_tls) {
 		host_failed(up, OUTCOME_STARTTLS_MISSING, "STARTTLS not offered");
 		return;
 	}
@@ -435,6 +455,30 @@ static void connect_addr(struct upstream *up, const struct route_host *host,
 	arm_timer(up, up->srv->conf->limits.timeouts.connect);
 }
 
+/*
+ * Computes what host must offer and reports whether it may be dialled at
+ * all; a host the policy excludes is logged and skipped.
+ */
+static bool host_allowed(struct upstream *up, const struct route_host *host)
+{
+	char detail[700];
+
+	policy_for_host(&up->policy, up->route, host, &up->ph);
+	if (up->ph.usable) {
+		if (up->ph.skip_reason[0] != '\0')
+			log_conn(&up->srv->log, CONF_LOG_WARN, up->conn,
+				 "event=sts-testing-failure mx=%s id=%s detail=\"%s\"",
+				 host->name, up->policy.sts.id, up->ph.skip_reason);
+		return true;
+	}
+	snprintf(detail, sizeof(detail), "%s: %s", host->name, up->ph.skip_reason);
+	outcome_set(&up->failure, OUTCOME_POLICY_SKIP, detail);
+	log_conn(&up->srv->log, CONF_LOG_INFO, up->conn,
+		 "event=mx-skipped mx=%s policy=%s reason=\"%s\"", host->name,
+		 up->ph.label, up->ph.skip_reason);
+	return false;
+}
+
 /* Connects to the next untried address, or reports that none is left. */
 static void try_next(struct upstream *up)
 {
@@ -448,6 +492,11 @@ static void try_next(struct upstream *up)
 		if (up->addr_index >= host->addr_count) {
 			up->host_index++;
 			up->addr_index = 0;
+			continue;
+		}
+		if (up->addr_index == 0 && !up->plaintext_retry &&
+		    !host_allowed(up, host)) {
+			up->host_index++;
 			continue;
 		}
 		if (up->addrs_tried >= conf->limits.max_addresses)
@@ -542,6 +591,9 @@ void upstream_info(const struct upstream *up, struct upstream_info *out)
 {
 	uint64_t tls_end = up->t_ready;
 
+	out->policy = up->ph.label ? up->ph.label : "none";
+	out->verified = up->verdict.verified ? up->verdict.verified : "no";
+	snprintf(out->detail, sizeof(out->detail), "%s", up->verdict.detail);
 	snprintf(out->host, sizeof(out->host), "%s", up->host);
 	snprintf(out->address, sizeof(out->address), "%s", up->address);
 	out->tls = up->stream ? stream_tls(up->stream) : NULL;

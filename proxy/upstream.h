@@ -41,6 +41,9 @@ struct upstream_info {
 	const struct stream_tls_info *tls; /* NULL when plaintext */
 	double connect_s;		/* connect and greeting */
 	double tls_s;			/* STARTTLS, handshake, second EHLO */
+	const char *policy;		/* "dane", "mta-sts", "may", ... */
+	const char *verified;		/* "yes", "trusted" or "no" */
+	char detail[200];		/* what the certificate check found */
 };
 
 /*

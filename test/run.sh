@@ -21,7 +21,7 @@ run_units() {
 	for bin in build/san/test_*; do
 		[ -x "$bin" ] || continue
 		log="$out/$(basename "$bin").log"
-		"$bin" >"$log" 2>&1
+		timeout 120 "$bin" >"$log" 2>&1
 		p=$(grep -c '^\[       OK \]' "$log")
 		f=$(grep -c '^\[  FAILED  \] [a-z_0-9]*$' "$log")
 		if ! grep -q '^\[  PASSED  \]\|^\[  FAILED  \]' "$log"; then

@@ -34,16 +34,17 @@ enum tlsa_mtype {
 	TLSA_MATCH_SHA512 = 2,
 };
 
-/* One TLSA record. Full-content records (type 0) longer than
-   TLSA_DATA_MAX are kept only as their SHA-512 in data, with full_len set. */
+/* One TLSA record. Association data longer than TLSA_DATA_MAX is kept
+   only as its SHA-512 in data, with full_hashed set; only a Full(0) record
+   stays usable that way. */
 struct tlsa_record {
 	uint8_t usage;
 	uint8_t selector;
 	uint8_t mtype;
 	uint8_t data[TLSA_DATA_MAX];
 	size_t len;			/* bytes of data used */
-	size_t full_len;		/* type 0: length of the original data */
-	bool full_hashed;		/* type 0 stored as SHA-512 of the data */
+	size_t full_len;		/* length of the original data */
+	bool full_hashed;		/* data is the original's SHA-512 */
 };
 
 /* A DER certificate the server sent. */
@@ -64,12 +65,13 @@ int tlsa_record_parse(const uint8_t *rdata, size_t len, struct tlsa_record *rec)
 bool tlsa_record_usable(const struct tlsa_record *rec);
 
 /*
- * Selects the records that count (RFC 7671 section 9, digest agility):
- * unusable records are dropped, then for each usage and selector only the
- * records with the strongest matching type present are kept (SHA2-512 over
- * SHA2-256 over full). Writes the indexes of kept records into keep and
- * their number into *kept. Returns nothing: every input yields a result,
- * possibly empty.
+ * Selects the records that count (RFC 7671 section 9, digest agility).
+ * Unusable records are dropped first. Then, for each usage and selector,
+ * only the records with the strongest digest present are kept (SHA2-512
+ * over SHA2-256), and every Full(0) record stays because it is no digest.
+ * Records past the first TLSA_RECORDS_MAX are ignored. Writes the indexes
+ * of kept records into keep and their number into *kept. Returns nothing:
+ * every input yields a result, possibly empty.
  */
 void tlsa_select(const struct tlsa_record *recs, size_t count,
 		 size_t keep[TLSA_RECORDS_MAX], size_t *kept);
@@ -83,15 +85,21 @@ struct tlsa_result {
 };
 
 /*
- * Verifies a chain against the usable records (after tlsa_select).
+ * Verifies a chain against the records, which may be the whole RRset
+ * because tlsa_verify applies tlsa_select itself.
  * DANE-EE(3) matches the leaf only, with no name, expiry or chain checks
- * (RFC 7672 section 3.1.1). DANE-TA(2) matches a certificate the server
- * sent; the chain from it down to the leaf must verify (signatures and
- * validity dates), and the leaf must carry one of names (the TLSA base
- * domain and the next-hop domain) as a DNS subject alternative name, a
- * wildcard covering exactly one left-most label (RFC 7672 section 3.2.3).
- * now is the Unix time for date checks. Returns 0 with *result filled
- * (matched or not), or a negative base_err code for an internal failure.
+ * (RFC 7672 section 3.1.1).
+ * DANE-TA(2) matches a certificate the server sent above the leaf, and a
+ * match on the leaf itself is not accepted. The chain from that
+ * certificate down to the leaf must verify: signatures, CA flags, path
+ * lengths, and the validity dates of every certificate, the trust
+ * anchor's included. The leaf must also carry one of names (the TLSA base
+ * domain and the next-hop domain) as a DNS subject alternative name, where
+ * a wildcard covers exactly one left-most label (RFC 7672 section 3.2.3).
+ * The common name never counts.
+ * Certificates past the first TLSA_CHAIN_MAX are ignored. now is the Unix
+ * time for date checks. Returns 0 with *result filled (matched or not), or
+ * a negative base_err code for an internal failure.
  */
 int tlsa_verify(const struct tlsa_record *recs, size_t count,
 		const struct tlsa_cert *chain, size_t chain_len,
@@ -102,7 +110,8 @@ int tlsa_verify(const struct tlsa_record *recs, size_t count,
  * Checks host against the DNS subject alternative names of a DER
  * certificate: exact names, or a wildcard that is the whole left-most
  * label and covers exactly one label; case and a trailing dot ignored; no
- * CN fallback. Returns true on a match.
+ * CN fallback. A wildcard right below a top-level domain ("*.test")
+ * matches nothing. Returns true on a match.
  */
 bool tlsa_cert_names_match(const uint8_t *der, size_t len, const char *host);
 

@@ -13,6 +13,11 @@ Test rules, keyed by the recipient's local part (case-insensitive prefix):
   datareject...  the final DATA reply is 554 5.6.0 (message not stored)
   datadefer...   the final DATA reply is 451 4.3.0 (message not stored)
 
+With --hosts FILE, one process serves many MX hosts, one per line of FILE:
+"NAME ADDRESS PORT HOSTNAME CHAIN KEY", where CHAIN and KEY are "-" for a host
+without STARTTLS; blank lines and lines starting with "#" are skipped. Each
+host stores its mail in MAILDIR/NAME/ as above.
+
 Runs only under /usr/bin/python3, where python3-aiosmtpd is installed. It
 never drops privileges, so root can bind port 25.
 """
@@ -35,10 +40,13 @@ log = logging.getLogger("mx")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--address", required=True, help="IP address to listen on")
+    parser.add_argument("--address", help="IP address to listen on")
     parser.add_argument("--port", type=int, default=25, help="TCP port (default 25)")
-    parser.add_argument("--name", required=True,
-                        help="server name; messages go to MAILDIR/NAME/")
+    parser.add_argument("--name", help="server name; messages go to MAILDIR/NAME/")
+    parser.add_argument("--hosts", metavar="FILE",
+                        help="serve every host listed in FILE instead of one "
+                             "(see the description); replaces --address, --port, "
+                             "--name, --hostname, --tls-chain and --tls-key")
     parser.add_argument("--hostname",
                         help="host name in the greeting and EHLO reply (default: NAME)")
     parser.add_argument("--maildir", required=True,
@@ -50,9 +58,50 @@ def parse_args():
     parser.add_argument("--size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE,
                         help="maximum message size in bytes (default 200 MiB)")
     args = parser.parse_args()
+    if args.hosts:
+        if args.address or args.name or args.hostname or args.tls_chain or args.tls_key:
+            parser.error("--hosts replaces --address, --name, --hostname, "
+                         "--tls-chain and --tls-key")
+    elif not (args.address and args.name):
+        parser.error("--address and --name are required unless --hosts is given")
     if bool(args.tls_chain) != bool(args.tls_key):
         parser.error("--tls-chain and --tls-key must be given together")
     return args
+
+
+class HostSpec:
+    """One MX host to serve: where it listens and what it presents."""
+
+    def __init__(self, name, address, port, hostname, tls_chain, tls_key):
+        self.name = name
+        self.address = address
+        self.port = port
+        self.hostname = hostname
+        self.tls_chain = tls_chain
+        self.tls_key = tls_key
+
+
+def read_hosts_file(path):
+    """Parse a --hosts file into HostSpec objects; exit with the line on error."""
+    hosts = []
+    with open(path, encoding="utf-8") as source:
+        for number, line in enumerate(source, 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) != 6 or not fields[2].isdigit():
+                raise SystemExit("%s:%d: expected NAME ADDRESS PORT HOSTNAME CHAIN KEY, "
+                                 "got %r" % (path, number, line.strip()))
+            name, address, port, hostname, chain, key = fields
+            if (chain == "-") != (key == "-"):
+                raise SystemExit("%s:%d: CHAIN and KEY must both be files or both be '-'"
+                                 % (path, number))
+            hosts.append(HostSpec(name, address, int(port), hostname,
+                                  None if chain == "-" else chain,
+                                  None if key == "-" else key))
+    if not hosts:
+        raise SystemExit("%s: no hosts listed" % path)
+    return hosts
 
 
 def make_tls_context(chain_file, key_file, max_version):
@@ -159,33 +208,48 @@ class StoringHandler:
                  ",".join(envelope.rcpt_tos), len(content), tls_version, sni)
 
 
-async def serve(args):
+async def start_host(args, host):
+    """Start listening for one MX host and return its asyncio server."""
     loop = asyncio.get_running_loop()
-    handler = StoringHandler(args.maildir, args.name)
+    handler = StoringHandler(args.maildir, host.name)
     tls_context = None
-    if args.tls_chain:
-        tls_context = make_tls_context(args.tls_chain, args.tls_key,
+    if host.tls_chain:
+        tls_context = make_tls_context(host.tls_chain, host.tls_key,
                                        args.tls_max_version)
 
     def new_session():
         return SMTP(handler, data_size_limit=args.size, enable_SMTPUTF8=True,
-                    decode_data=False, hostname=args.hostname or args.name,
+                    decode_data=False, hostname=host.hostname or host.name,
                     ident="mxlock test MX", tls_context=tls_context,
                     require_starttls=False, loop=loop)
 
-    server = await loop.create_server(new_session, args.address, args.port,
+    server = await loop.create_server(new_session, host.address, host.port,
                                       reuse_address=True)
+    log.info("listening on %s:%d name=%s starttls=%s", host.address, host.port,
+             host.name, "yes" if tls_context else "no")
+    return server
+
+
+async def serve(args):
+    loop = asyncio.get_running_loop()
+    if args.hosts:
+        hosts = read_hosts_file(args.hosts)
+    else:
+        hosts = [HostSpec(args.name, args.address, args.port, args.hostname,
+                          args.tls_chain, args.tls_key)]
+    servers = [await start_host(args, host) for host in hosts]
+
     stop = asyncio.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
-    log.info("listening on %s:%d name=%s starttls=%s", args.address, args.port,
-             args.name, "yes" if tls_context else "no")
 
     await stop.wait()
-    server.close()
+    for server in servers:
+        server.close()
     # Open client connections must not keep the process alive after SIGTERM.
     try:
-        await asyncio.wait_for(server.wait_closed(), timeout=1)
+        await asyncio.wait_for(
+            asyncio.gather(*(server.wait_closed() for server in servers)), timeout=1)
     except asyncio.TimeoutError:
         pass
     log.info("stopped")

@@ -19,8 +19,8 @@
 #include "base/err.h"
 #include "conf/conf.h"
 
-#define SUMMARY_MAX 1024
-#define EXPECT_MAX 4
+#define SUMMARY_MAX 2048
+#define EXPECT_MAX 8
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Writes text to a new temporary file and stores its path in path. */
@@ -66,6 +66,31 @@ static void append_network(char *buf, size_t size,
 	append(buf, size, "%s/%u,", text, net->prefix);
 }
 
+static const char *bool_text(bool value)
+{
+	return value ? "true" : "false";
+}
+
+/*
+ * Appends each rule as "domain/level/match|match/until/line," with "-" for
+ * an empty match list.
+ */
+static void append_rules(char *buf, size_t size, const struct conf *c)
+{
+	append(buf, size, " rules=");
+	for (size_t i = 0; i < c->rule_count; i++) {
+		const struct conf_rule *r = &c->rules[i];
+
+		append(buf, size, "%s/%s/", r->domain,
+		       conf_level_name(r->level));
+		if (r->match_count == 0)
+			append(buf, size, "-");
+		for (size_t m = 0; m < r->match_count; m++)
+			append(buf, size, "%s%s", m ? "|" : "", r->match[m]);
+		append(buf, size, "/%lld/%u,", (long long)r->until, r->line);
+	}
+}
+
 /*
  * Formats a snapshot as space-separated "key=value" tokens, each ending in
  * a space, so a case can look for "policy=encrypt " with strstr.
@@ -89,9 +114,15 @@ static void summarize(const struct conf *c, char *buf, size_t size)
 	for (size_t i = 0; i < c->dns_server_count; i++)
 		append(buf, size, "%s:%u,", c->dns_servers[i].address,
 		       c->dns_servers[i].port);
+	append(buf, size, " trust_ad=%s probe=%s",
+	       bool_text(c->dns_trust_ad),
+	       c->dns_probe[0] ? c->dns_probe : "(root)");
 	append(buf, size, " ca_file=%s tls=%d policy=%s",
 	       c->tls_ca_file ? c->tls_ca_file : "(none)", c->tls_min_version,
 	       conf_level_name(c->policy_default));
+	append(buf, size, " dane=%s insecure_mx=%s mta_sts=%s",
+	       bool_text(c->policy_dane), bool_text(c->policy_dane_insecure_mx),
+	       bool_text(c->policy_mta_sts));
 	append(buf, size,
 	       " connections=%u size=%llu recipients=%u mx=%u addresses=%u",
 	       c->limits.max_connections,
@@ -103,6 +134,8 @@ static void summarize(const struct conf *c, char *buf, size_t size)
 	       (unsigned long long)t->dns, (unsigned long long)t->connect,
 	       (unsigned long long)t->greeting, (unsigned long long)t->tls,
 	       (unsigned long long)t->reply, (unsigned long long)t->final);
+	append(buf, size, " state_dir=%s", c->state_dir);
+	append_rules(buf, size, c);
 	append(buf, size, " log=%s ", log_names[c->log_level]);
 }
 
@@ -117,9 +150,13 @@ struct valid_case {
 static const struct valid_case valid_cases[] = {
 	{ "empty mapping gives defaults", "{}\n", {
 		"listen=127.0.0.1:10025, clients=127.0.0.0/8,::1/128, ",
-		"dns=127.0.0.1:53, ca_file=(none) tls=12 policy=may ",
+		"dns=127.0.0.1:53, ",
+		" ca_file=(none) tls=12 policy=may ",
 		"connections=1000 size=104857600 recipients=1000 mx=5 addresses=10 ",
-		"timeouts=300000,180000,10000,30000,300000,60000,300000,600000 log=info ",
+		"timeouts=300000,180000,10000,30000,300000,60000,300000,600000 ",
+		" trust_ad=false probe=(root) ",
+		" dane=true insecure_mx=false mta_sts=true ",
+		" state_dir=/var/lib/mxlock rules= log=info ",
 	} },
 	{ "listen takes IPv4 and IPv6", "listen:\n"
 	  "  - address: 127.0.0.2\n    port: 25\n"
@@ -144,6 +181,16 @@ static const struct valid_case valid_cases[] = {
 	  "    - '[::1]'\n", {
 		"dns=127.0.0.2:53,127.0.0.3:5300,::1:5353,::1:53, ",
 	} },
+	{ "dns trust_ad true", "dns:\n  trust_ad: true\n", { " trust_ad=true " } },
+	{ "dns trust_ad false", "dns: {trust_ad: false}\n", { " trust_ad=false " } },
+	{ "dns probe is lowercased", "dns: {probe: Signed.Example.}\n", {
+		" probe=signed.example ",
+	} },
+	{ "dns probe root plain", "dns:\n  probe: .\n", { " probe=(root) " } },
+	{ "dns probe root quoted", "dns: {probe: '.'}\n", { " probe=(root) " } },
+	{ "dns probe with underscore", "dns: {probe: _probe.example.org}\n", {
+		" probe=_probe.example.org ",
+	} },
 	{ "tls settings", "tls:\n  ca_file: /etc/ssl/certs/ca-certificates.crt\n"
 	  "  min_version: 1.3\n", {
 		"ca_file=/etc/ssl/certs/ca-certificates.crt tls=13 ",
@@ -155,6 +202,59 @@ static const struct valid_case valid_cases[] = {
 	{ "policy encrypt", "policy:\n  default: 'encrypt'\n", {
 		"policy=encrypt ",
 	} },
+	{ "policy dane", "policy: {default: dane}\n", { "policy=dane " } },
+	{ "policy dane-only", "policy: {default: dane-only}\n", {
+		"policy=dane-only ",
+	} },
+	{ "policy verify", "policy: {default: verify}\n", { "policy=verify " } },
+	{ "policy switches", "policy:\n  dane: false\n  dane_insecure_mx: true\n"
+	  "  mta_sts: false\n", {
+		" dane=false insecure_mx=true mta_sts=false ",
+	} },
+	{ "policy switches explicit defaults", "policy: {dane: true, "
+	  "dane_insecure_mx: false, mta_sts: true}\n", {
+		" dane=true insecure_mx=false mta_sts=true ",
+	} },
+	{ "rules are normalized", "policy:\n  rules:\n"
+	  "    - domain: Legacy.Example.NET.\n      level: none\n"
+	  "      until: 2030-01-31\n"
+	  "    - {domain: example.com, level: secure,\n"
+	  "       match: [MX.example.com., '*.Mail.Example.COM']}\n", {
+		" rules=legacy.example.net/none/-/1896048000/3,"
+		"example.com/secure/mx.example.com|*.mail.example.com/0/6, ",
+	} },
+	{ "rules empty list", "policy: {rules: []}\n", { " rules= log=" } },
+	{ "rules take every level", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: none}\n"
+	  "    - {domain: b.example, level: may}\n"
+	  "    - {domain: c.example, level: encrypt}\n"
+	  "    - {domain: d.example, level: dane}\n"
+	  "    - {domain: e.example, level: dane-only}\n"
+	  "    - {domain: f.example, level: verify}\n", {
+		" rules=a.example/none/-/0/3,b.example/may/-/0/4,",
+		"c.example/encrypt/-/0/5,d.example/dane/-/0/6,",
+		"e.example/dane-only/-/0/7,f.example/verify/-/0/8, ",
+	} },
+	{ "rule until is midnight UTC", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: '2028-02-29'}\n"
+	  "    - {domain: b.example, level: may, until: 2000-01-01}\n"
+	  "    - {domain: c.example, level: may, until: 2000-03-01}\n"
+	  "    - {domain: d.example, level: may, until: 2100-03-01}\n"
+	  "    - {domain: e.example, level: may, until: 9999-12-31}\n", {
+		"a.example/may/-/1835395200/3,",
+		"b.example/may/-/946684800/4,",
+		"c.example/may/-/951868800/5,",
+		"d.example/may/-/4107542400/6,",
+		"e.example/may/-/253402214400/7,",
+	} },
+	{ "rule until in the past", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2001-01-01}\n", {
+		" rules=a.example/may/-/978307200/3, ",
+	} },
+	{ "state_dir absolute", "state_dir: /srv/mxlock/state\n", {
+		" state_dir=/srv/mxlock/state ",
+	} },
+	{ "state_dir relative", "state_dir: 'state'\n", { " state_dir=state " } },
 	{ "limits are stored", "limits:\n  max_connections: 1\n"
 	  "  max_message_size: 9223372036854775807\n  max_recipients: 100\n"
 	  "  max_mx_hosts: 2\n  max_addresses: 3\n", {
@@ -247,6 +347,14 @@ static void test_conf_example_file_loads(void **state)
 			    "/etc/ssl/certs/ca-certificates.crt");
 	assert_int_equal(conf->listen_count, 1);
 	assert_int_equal(conf->limits.timeouts.final, 600000);
+	assert_false(conf->dns_trust_ad);
+	assert_string_equal(conf->dns_probe, "");
+	assert_int_equal(conf->policy_default, CONF_LEVEL_MAY);
+	assert_true(conf->policy_dane);
+	assert_false(conf->policy_dane_insecure_mx);
+	assert_true(conf->policy_mta_sts);
+	assert_int_equal(conf->rule_count, 0);
+	assert_string_equal(conf->state_dir, "/var/lib/mxlock");
 	conf_free(conf);
 }
 
@@ -271,7 +379,7 @@ static const struct broken_case broken_cases[] = {
 	  "2:1", "second YAML document" },
 	{ "unknown top-level key", "log: {level: info}\nlisen: []\n", "2:1",
 	  "unknown key 'lisen' in the top level; expected one of: listen, clients, "
-	  "hostname, dns, tls, policy, limits, log" },
+	  "hostname, dns, tls, policy, limits, log, state_dir" },
 	{ "unknown nested key", "limits:\n  timeouts:\n    datta: 5\n", "3:5",
 	  "unknown key 'datta' in 'limits.timeouts'; expected one of: command, data," },
 	{ "unknown listen entry key", "listen:\n  - address: 127.0.0.1\n    prot: 25\n",
@@ -414,6 +522,35 @@ static const struct broken_case broken_cases[] = {
 	  "must be 'ip:port' or '[ipv6]:port'" },
 	{ "dns is a scalar", "dns: 127.0.0.1\n", "1:6",
 	  "'dns' must be a mapping of settings, found '127.0.0.1'" },
+	{ "dns unknown key", "dns:\n  trust-ad: true\n", "2:3",
+	  "unknown key 'trust-ad' in 'dns'; expected one of: servers, trust_ad, probe" },
+	{ "dns trust_ad yes", "dns: {trust_ad: yes}\n", "1:17",
+	  "'dns.trust_ad' must be true or false without quotes, found 'yes'" },
+	{ "dns trust_ad quoted", "dns: {trust_ad: 'true'}\n", "1:17",
+	  "'dns.trust_ad' must be true or false without quotes, found 'true'" },
+	{ "dns trust_ad capitalized", "dns: {trust_ad: True}\n", "1:17",
+	  "must be true or false without quotes, found 'True'" },
+	{ "dns trust_ad number", "dns: {trust_ad: 1}\n", "1:17",
+	  "must be true or false without quotes, found '1'" },
+	{ "dns trust_ad empty", "dns:\n  trust_ad:\n", "2:12",
+	  "'dns.trust_ad' must be true or false without quotes, found an empty value" },
+	{ "dns trust_ad is a list", "dns: {trust_ad: [true]}\n", "1:17",
+	  "'dns.trust_ad' must be true or false, found a list" },
+	{ "dns trust_ad twice", "dns:\n  trust_ad: true\n  trust_ad: false\n", "3:3",
+	  "duplicate key 'trust_ad' in 'dns' (first at line 2, column 3)" },
+	{ "dns probe with space", "dns: {probe: 'bad name'}\n", "1:14",
+	  "'dns.probe' must be a DNS name such as 'example.org', or '.' for the root, "
+	  "found 'bad name'" },
+	{ "dns probe empty", "dns: {probe: ''}\n", "1:14",
+	  "'dns.probe' must be a DNS name such as 'example.org', or '.' for the root, "
+	  "found ''" },
+	{ "dns probe no value", "dns:\n  probe:\n", "2:9", "found an empty value" },
+	{ "dns probe two dots", "dns: {probe: '..'}\n", "1:14",
+	  "'dns.probe' must be a DNS name" },
+	{ "dns probe empty label", "dns: {probe: a..example}\n", "1:14",
+	  "'dns.probe' must be a DNS name" },
+	{ "dns probe is a list", "dns: {probe: [a.example]}\n", "1:14",
+	  "'dns.probe' must be a DNS name, found a list" },
 
 	/* tls */
 	{ "ca_file missing", "tls:\n  ca_file: /nonexistent/ca.pem\n", "2:12",
@@ -425,19 +562,178 @@ static const struct broken_case broken_cases[] = {
 	  "'tls.min_version' must be 1.2 or 1.3, found '1.1'" },
 	{ "min_version 1.20", "tls: {min_version: 1.20}\n", "1:20", "must be 1.2 or 1.3" },
 
-	/* policy and log */
-	{ "policy dane not yet", "policy: {default: dane}\n", "1:19",
-	  "security level 'dane' is not supported yet; use none, may or encrypt" },
-	{ "policy dane-only not yet", "policy: {default: dane-only}\n", "1:19",
-	  "'dane-only' is not supported yet" },
-	{ "policy verify not yet", "policy: {default: verify}\n", "1:19",
-	  "'verify' is not supported yet" },
-	{ "policy secure not yet", "policy: {default: secure}\n", "1:19",
-	  "'secure' is not supported yet" },
+	/* policy */
+	{ "policy default secure", "policy: {default: secure}\n", "1:19",
+	  "'policy.default' cannot be secure, because secure needs a 'match' list" },
 	{ "policy unknown level", "policy:\n  default: maybe\n", "2:12",
-	  "'policy.default' must be none, may or encrypt, found 'maybe'" },
+	  "'policy.default' must be none, may, encrypt, dane, dane-only or verify, "
+	  "found 'maybe'" },
 	{ "policy level is case sensitive", "policy: {default: MAY}\n", "1:19",
-	  "must be none, may or encrypt" },
+	  "must be none, may, encrypt, dane, dane-only or verify" },
+	{ "policy level with underscore", "policy: {default: dane_only}\n", "1:19",
+	  "found 'dane_only'" },
+	{ "policy unknown key", "policy: {dane_only: true}\n", "1:10",
+	  "unknown key 'dane_only' in 'policy'; expected one of: default, dane, "
+	  "dane_insecure_mx, mta_sts, rules" },
+	{ "policy dane on", "policy: {dane: on}\n", "1:16",
+	  "'policy.dane' must be true or false without quotes, found 'on'" },
+	{ "policy dane_insecure_mx no", "policy:\n  dane_insecure_mx: no\n", "2:21",
+	  "'policy.dane_insecure_mx' must be true or false without quotes, found 'no'" },
+	{ "policy mta_sts off", "policy: {mta_sts: off}\n", "1:19",
+	  "'policy.mta_sts' must be true or false without quotes, found 'off'" },
+	{ "policy mta_sts is a mapping", "policy: {mta_sts: {a: b}}\n", "1:19",
+	  "'policy.mta_sts' must be true or false, found a mapping" },
+
+	/* policy.rules */
+	{ "rules is a mapping", "policy: {rules: {domain: a.example}}\n", "1:17",
+	  "'policy.rules' must be a list of rules, found a mapping" },
+	{ "rules has no value", "policy:\n  rules:\n", "2:9",
+	  "'policy.rules' must be a list of rules, found an empty value" },
+	{ "rule is a scalar", "policy: {rules: [example.org]}\n", "1:18",
+	  "each 'policy.rules' entry must be a mapping with 'domain' and 'level', "
+	  "found 'example.org'" },
+	{ "rule without domain", "policy:\n  rules:\n    - level: none\n", "3:7",
+	  "this 'policy.rules' entry has no 'domain'" },
+	{ "rule without level", "policy:\n  rules:\n    - domain: a.example\n", "3:7",
+	  "this 'policy.rules' entry has no 'level'" },
+	{ "rule unknown key", "policy:\n  rules:\n    - domain: a.example\n"
+	  "      levle: none\n", "4:7",
+	  "unknown key 'levle' in a 'policy.rules' entry; expected one of: domain, "
+	  "level, match, until" },
+	{ "rule key twice", "policy:\n  rules:\n    - domain: a.example\n"
+	  "      level: none\n      level: may\n", "5:7",
+	  "duplicate key 'level' in a 'policy.rules' entry (first at line 4, column 7)" },
+	{ "rule domain underscore", "policy:\n  rules:\n"
+	  "    - {domain: bad_name.example, level: none}\n", "3:16",
+	  "'policy.rules.domain' must be a domain name such as 'example.org', "
+	  "found 'bad_name.example'" },
+	{ "rule domain is an address", "policy:\n  rules:\n"
+	  "    - {domain: 192.0.2.1, level: none}\n", "3:16",
+	  "'policy.rules.domain' must be a domain name" },
+	{ "rule domain empty", "policy:\n  rules:\n"
+	  "    - {domain: '', level: none}\n", "3:16",
+	  "'policy.rules.domain' must be a domain name such as 'example.org', found ''" },
+	{ "rule domain root", "policy:\n  rules:\n"
+	  "    - {domain: ., level: none}\n", "3:16",
+	  "'policy.rules.domain' must be a domain name" },
+	{ "rule domain wildcard", "policy:\n  rules:\n"
+	  "    - {domain: '*.example.org', level: none}\n", "3:16",
+	  "'policy.rules.domain' must be one domain, found the wildcard '*.example.org'" },
+	{ "rule domain is a list", "policy:\n  rules:\n"
+	  "    - {domain: [a.example], level: none}\n", "3:16",
+	  "'policy.rules.domain' must be a domain name, found a list" },
+	{ "rule level unknown", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: maybe}\n", "3:34",
+	  "'policy.rules.level' must be none, may, encrypt, dane, dane-only, verify "
+	  "or secure, found 'maybe'" },
+	{ "rule secure without match", "policy:\n  rules:\n"
+	  "    - domain: a.example\n      level: secure\n", "3:7",
+	  "this 'policy.rules' entry has level secure but no 'match'" },
+	{ "rule match without secure", "policy:\n  rules:\n"
+	  "    - domain: a.example\n      level: verify\n"
+	  "      match: [mx.a.example]\n", "5:7",
+	  "'policy.rules.match' is allowed only with level secure, but this rule "
+	  "has level verify" },
+	{ "rule match before level none", "policy:\n  rules:\n"
+	  "    - {domain: a.example, match: [mx.a.example], level: none}\n", "3:27",
+	  "but this rule has level none" },
+	{ "rule match empty", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: []}\n", "3:49",
+	  "'policy.rules.match' is an empty list; give at least one entry" },
+	{ "rule match is a scalar", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: mx.a.example}\n", "3:49",
+	  "'policy.rules.match' must be a list of certificate names, found 'mx.a.example'" },
+	{ "rule match double wildcard", "policy:\n  rules:\n"
+	  "    - domain: a.example\n      level: secure\n"
+	  "      match:\n        - mx.a.example\n        - '*.*.a.example'\n", "7:11",
+	  "'policy.rules.match' entry '*.*.a.example' must be a host name such as "
+	  "'mx.example.org' or a wildcard with one leading label such as '*.example.org'" },
+	{ "rule match inner wildcard", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: ['mx.*.a.example']}\n",
+	  "3:50", "entry 'mx.*.a.example' must be a host name" },
+	{ "rule match bare star", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: ['*']}\n",
+	  "3:50", "entry '*' must be a host name" },
+	{ "rule match partial wildcard", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: ['*mx.a.example']}\n",
+	  "3:50", "entry '*mx.a.example' must be a host name" },
+	{ "rule match star dot only", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: ['*.']}\n",
+	  "3:50", "entry '*.' must be a host name" },
+	{ "rule match underscore", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: [mx_1.a.example]}\n",
+	  "3:50", "entry 'mx_1.a.example' must be a host name" },
+	{ "rule match is a mapping", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: [{a: b}]}\n", "3:50",
+	  "'policy.rules.match' must be a host name or a wildcard such as "
+	  "'*.example.org', found a mapping" },
+	{ "rule match unquoted wildcard", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: [*.a.example]}\n", "3:51",
+	  "(quote a value that starts with '*', such as '*.example.org')" },
+	{ "rule until without zeros", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-1-31}\n", "3:46",
+	  "'policy.rules.until' must be a date in the form YYYY-MM-DD, such as "
+	  "'2030-01-31', found '2030-1-31'" },
+	{ "rule until with slashes", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030/01/31}\n", "3:46",
+	  "must be a date in the form YYYY-MM-DD" },
+	{ "rule until with time", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: '2030-01-31T00:00:00Z'}\n",
+	  "3:46", "must be a date in the form YYYY-MM-DD" },
+	{ "rule until digits only", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 20300131}\n", "3:46",
+	  "must be a date in the form YYYY-MM-DD" },
+	{ "rule until empty", "policy:\n  rules:\n"
+	  "    - domain: a.example\n      level: may\n      until:\n", "5:13",
+	  "must be a date in the form YYYY-MM-DD, such as '2030-01-31', found an empty value" },
+	{ "rule until month 13", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-13-01}\n", "3:46",
+	  "'policy.rules.until' '2030-13-01' is not a valid calendar date" },
+	{ "rule until month 0", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-00-10}\n", "3:46",
+	  "'2030-00-10' is not a valid calendar date" },
+	{ "rule until day 0", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-01-00}\n", "3:46",
+	  "'2030-01-00' is not a valid calendar date" },
+	{ "rule until April 31", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-04-31}\n", "3:46",
+	  "'2030-04-31' is not a valid calendar date" },
+	{ "rule until February 29 common year", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2030-02-29}\n", "3:46",
+	  "'2030-02-29' is not a valid calendar date" },
+	{ "rule until February 29 of 2100", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 2100-02-29}\n", "3:46",
+	  "'2100-02-29' is not a valid calendar date" },
+	{ "rule until before 2000", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 1999-12-31}\n", "3:46",
+	  "'policy.rules.until' must be a date from the year 2000 on, found '1999-12-31'" },
+	{ "rule until epoch", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: may, until: 1970-01-01}\n", "3:46",
+	  "must be a date from the year 2000 on" },
+	{ "rule domain twice", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: none}\n"
+	  "    - {domain: b.example, level: may}\n"
+	  "    - {domain: A.Example., level: verify}\n", "5:7",
+	  "'policy.rules' has two rules for the domain 'a.example', at lines 3 and 5; "
+	  "merge them into one" },
+	{ "rule fails after match list", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: [mx.a.example]}\n"
+	  "    - {domain: b.example, match: ['*.b.example'], level: bogus}\n", "4:58",
+	  "'policy.rules.level' must be none" },
+	{ "rule fails inside match list", "policy:\n  rules:\n"
+	  "    - {domain: a.example, level: secure, match: [mx.a.example, 'bad name']}\n",
+	  "3:64", "entry 'bad name' must be a host name" },
+
+	/* state_dir */
+	{ "state_dir empty", "state_dir: ''\n", "1:12",
+	  "'state_dir' is empty; remove it to use /var/lib/mxlock or give the path of a folder" },
+	{ "state_dir no value", "state_dir:\n", "1:11", "'state_dir' is empty" },
+	{ "state_dir is a list", "state_dir: [/var/lib/mxlock]\n", "1:12",
+	  "'state_dir' must be the path of a folder, found a list" },
+	{ "state_dir with NUL", "state_dir: \"/var/lib\\0x\"\n", "1:12",
+	  "'state_dir' contains a NUL character" },
+
+	/* log */
 	{ "log level unknown", "log: {level: verbose}\n", "1:14",
 	  "'log.level' must be error, warn, info or debug, found 'verbose'" },
 };
@@ -610,6 +906,103 @@ static void test_conf_client_allowed_rejects_unix(void **state)
 	conf_free(conf);
 }
 
+/* ---- rule lookup ---- */
+
+/* The second rule lapses at 2030-01-31 00:00:00 UTC. */
+#define RULES_YAML "policy:\n  rules:\n" \
+	"    - {domain: forever.example, level: verify}\n" \
+	"    - {domain: lapsing.example, level: none, until: 2030-01-31}\n" \
+	"    - {domain: sub.forever.example, level: secure, match: [mx.example]}\n"
+#define LAPSE_TIME INT64_C(1896048000)
+
+struct rule_find_case {
+	const char *name;
+	const char *domain;
+	int64_t now;
+	const char *expected;		/* domain of the rule found, or NULL */
+};
+
+static const struct rule_find_case rule_find_cases[] = {
+	{ "exact domain", "forever.example", 0, "forever.example" },
+	{ "upper case domain", "FOREVER.Example", 0, "forever.example" },
+	{ "trailing dot", "forever.example.", 0, "forever.example" },
+	{ "far future without until", "forever.example", INT64_MAX,
+	  "forever.example" },
+	{ "subdomain has its own rule", "sub.forever.example", 0,
+	  "sub.forever.example" },
+	{ "other subdomain has none", "mx.forever.example", 0, NULL },
+	{ "parent domain has none", "example", 0, NULL },
+	{ "suffix is not a match", "rever.example", 0, NULL },
+	{ "unknown domain", "other.example", 0, NULL },
+	{ "before lapse", "lapsing.example", LAPSE_TIME - 1, "lapsing.example" },
+	{ "at lapse", "lapsing.example", LAPSE_TIME, NULL },
+	{ "after lapse", "lapsing.example", LAPSE_TIME + 86400, NULL },
+};
+
+static void test_conf_rule_find(void **state)
+{
+	char err[CONF_ERR_MAX];
+	struct conf *conf;
+	char path[64];
+
+	if (load_text(RULES_YAML, &conf, path, err, sizeof(err)) != 0)
+		fail_msg("load failed: %s", err);
+	for (size_t i = 0; i < ARRAY_LEN(rule_find_cases); i++) {
+		const struct rule_find_case *c = &rule_find_cases[i];
+		const struct conf_rule *rule;
+
+		rule = conf_rule_find(conf, c->domain, c->now);
+		if (c->expected == NULL && rule != NULL)
+			fail_msg("%s: %s found rule %s", c->name, c->domain,
+				 rule->domain);
+		if (c->expected != NULL && rule == NULL)
+			fail_msg("%s: %s found no rule", c->name, c->domain);
+		if (c->expected != NULL &&
+		    strcmp(rule->domain, c->expected) != 0)
+			fail_msg("%s: %s found rule %s, expected %s", c->name,
+				 c->domain, rule->domain, c->expected);
+	}
+	conf_free(conf);
+}
+
+static void test_conf_rule_find_returns_fields(void **state)
+{
+	const struct conf_rule *rule;
+	char err[CONF_ERR_MAX];
+	struct conf *conf;
+	char path[64];
+
+	if (load_text(RULES_YAML, &conf, path, err, sizeof(err)) != 0)
+		fail_msg("load failed: %s", err);
+	rule = conf_rule_find(conf, "sub.forever.example", 0);
+	assert_non_null(rule);
+	assert_int_equal(rule->level, CONF_LEVEL_SECURE);
+	assert_int_equal(rule->match_count, 1);
+	assert_string_equal(rule->match[0], "mx.example");
+	assert_int_equal(rule->until, 0);
+	assert_int_equal(rule->line, 5);
+
+	rule = conf_rule_find(conf, "lapsing.example", 0);
+	assert_non_null(rule);
+	assert_int_equal(rule->level, CONF_LEVEL_NONE);
+	assert_int_equal(rule->until, LAPSE_TIME);
+	assert_int_equal(rule->line, 4);
+	conf_free(conf);
+}
+
+static void test_conf_rule_find_without_rules(void **state)
+{
+	char err[CONF_ERR_MAX];
+	struct conf *conf;
+	char path[64];
+
+	assert_int_equal(load_text("{}\n", &conf, path, err, sizeof(err)), 0);
+	assert_null(conf_rule_find(conf, "example.org", 0));
+	assert_null(conf_rule_find(NULL, "example.org", 0));
+	assert_null(conf_rule_find(conf, NULL, 0));
+	conf_free(conf);
+}
+
 /* ---- names and freeing ---- */
 
 static void test_conf_level_names(void **state)
@@ -617,6 +1010,11 @@ static void test_conf_level_names(void **state)
 	assert_string_equal(conf_level_name(CONF_LEVEL_NONE), "none");
 	assert_string_equal(conf_level_name(CONF_LEVEL_MAY), "may");
 	assert_string_equal(conf_level_name(CONF_LEVEL_ENCRYPT), "encrypt");
+	assert_string_equal(conf_level_name(CONF_LEVEL_DANE), "dane");
+	assert_string_equal(conf_level_name(CONF_LEVEL_DANE_ONLY), "dane-only");
+	assert_string_equal(conf_level_name(CONF_LEVEL_VERIFY), "verify");
+	assert_string_equal(conf_level_name(CONF_LEVEL_SECURE), "secure");
+	assert_string_equal(conf_level_name((enum conf_level)7), "unknown");
 	assert_string_equal(conf_level_name((enum conf_level)42), "unknown");
 }
 
@@ -639,6 +1037,9 @@ int main(void)
 		cmocka_unit_test(test_conf_error_fits_small_buffer),
 		cmocka_unit_test(test_conf_client_allowed),
 		cmocka_unit_test(test_conf_client_allowed_rejects_unix),
+		cmocka_unit_test(test_conf_rule_find),
+		cmocka_unit_test(test_conf_rule_find_returns_fields),
+		cmocka_unit_test(test_conf_rule_find_without_rules),
 		cmocka_unit_test(test_conf_level_names),
 		cmocka_unit_test(test_conf_free_null),
 	};

@@ -1,0 +1,127 @@
+/*
+ * Message data framing: where the message ends and what the MX receives,
+ * fed whole and one byte at a time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "relay.h"
+
+struct relay_case {
+	const char *name;
+	const char *input;
+	const char *output;	/* bytes for the MX, up to the end */
+	long used;		/* input bytes up to the end; -1: no end */
+};
+
+static const struct relay_case cases[] = {
+	{ "crlf lines end at the dot line", "a\r\nb\r\n.\r\nQUIT\r\n",
+	  "a\r\nb\r\n.\r\n", 9 },
+	{ "empty message", ".\r\n", ".\r\n", 3 },
+	{ "stuffed dot line is forwarded as sent", "..\r\n.\r\n",
+	  "..\r\n.\r\n", 7 },
+	{ "stuffed text line is forwarded as sent", "..x\r\n.\r\n",
+	  "..x\r\n.\r\n", 8 },
+	{ "bare lf becomes crlf", "a\nb\r\n.\r\n", "a\r\nb\r\n.\r\n", 8 },
+	{ "lf dot lf does not end the message", "a\n.\nMAIL FROM:<e@x>\r\n",
+	  "a\r\n..\r\nMAIL FROM:<e@x>\r\n", -1 },
+	{ "cr dot cr does not end the message", "a\r.\rMAIL\r\n",
+	  "a\r\n..\r\nMAIL\r\n", -1 },
+	{ "crlf dot lf does not end the message", "a\r\n.\nMAIL\r\n",
+	  "a\r\n..\r\nMAIL\r\n", -1 },
+	{ "lf dot crlf does not end the message", "a\n.\r\nMAIL\r\n",
+	  "a\r\n..\r\nMAIL\r\n", -1 },
+	{ "unstuffed dot after bare lf gets stuffed", "a\n.x\r\n.\r\n",
+	  "a\r\n..x\r\n.\r\n", 9 },
+	{ "bare cr inside a line becomes crlf", "a\rb\r\n.\r\n",
+	  "a\r\nb\r\n.\r\n", 8 },
+	{ "end after a bare lf line needs a crlf line", "a\n\r\n.\r\n",
+	  "a\r\n\r\n.\r\n", 7 },
+	{ "no end without the final crlf", "a\r\n.", "a\r\n", -1 },
+	{ "dot line at the very start after data", ".\r\nx", ".\r\n", 3 },
+};
+
+static void feed_all(const struct relay_case *tc, size_t step, char *out,
+		     size_t *outlen, long *used)
+{
+	struct relay_data r;
+	size_t len = strlen(tc->input);
+	size_t pos = 0;
+	char buf[RELAY_OUT_MAX(64)];
+
+	relay_data_init(&r);
+	*outlen = 0;
+	*used = -1;
+	while (pos < len && !r.done) {
+		size_t n = len - pos < step ? len - pos : step;
+		size_t produced;
+		size_t took = relay_data_feed(&r, tc->input + pos, n, buf, &produced);
+
+		memcpy(out + *outlen, buf, produced);
+		*outlen += produced;
+		pos += took;
+	}
+	if (r.done)
+		*used = (long)pos;
+	assert_int_equal(r.bytes, *outlen);
+}
+
+static void check_case(const struct relay_case *tc, size_t step)
+{
+	char out[256];
+	size_t outlen;
+	long used;
+
+	feed_all(tc, step, out, &outlen, &used);
+	if (outlen != strlen(tc->output) || memcmp(out, tc->output, outlen) != 0)
+		fail_msg("%s (step %zu): output \"%.*s\"", tc->name, step,
+			 (int)outlen, out);
+	if (used != tc->used)
+		fail_msg("%s (step %zu): used %ld, expected %ld", tc->name, step,
+			 used, tc->used);
+}
+
+static void test_relay_table_whole(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(&cases[i], 64);
+}
+
+static void test_relay_table_byte_by_byte(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(&cases[i], 1);
+}
+
+static void test_relay_output_bound(void **state)
+{
+	static const char worst[] = ".\n.\n.\r.\r";
+	struct relay_data r;
+	char out[RELAY_OUT_MAX(sizeof(worst))];
+	size_t outlen;
+
+	(void)state;
+	relay_data_init(&r);
+	relay_data_feed(&r, worst, sizeof(worst) - 1, out, &outlen);
+	assert_true(outlen <= RELAY_OUT_MAX(sizeof(worst) - 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relay_table_whole),
+		cmocka_unit_test(test_relay_table_byte_by_byte),
+		cmocka_unit_test(test_relay_output_bound),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
