@@ -15,6 +15,8 @@
 #include "route.h"
 #include "smtp_cmd.h"
 
+struct mtasts_req;
+
 #define CLIENT_INPUT_MAX (SMTP_CMD_LINE_MAX_EXT * 8)
 #define CLIENT_OUTPUT_MAX (64 * 1024)	/* unread replies before pausing */
 #define CLIENT_OUTPUT_LOW (16 * 1024)	/* resume below this */
@@ -33,6 +35,7 @@ enum client_state {
 enum client_wait {
 	CLIENT_WAIT_NONE,
 	CLIENT_WAIT_ROUTE,
+	CLIENT_WAIT_STS,		/* the MTA-STS policy lookup */
 	CLIENT_WAIT_READY,
 	CLIENT_WAIT_RSET,
 	CLIENT_WAIT_MAIL,
@@ -80,6 +83,10 @@ struct client {
 	/* The upstream side. */
 	enum client_wait wait;
 	struct route_req *route_req;
+	struct mtasts_req *sts_req;
+	struct route *pending_route;	/* routed, waiting for MTA-STS */
+	bool sts_enforced;		/* an enforce policy governs delivery */
+	bool sts_rechecked;		/* RFC 8461 section 5.1 check done */
 	struct upstream *up;
 	bool up_dirty;			/* the MX holds a transaction: RSET */
 	uint64_t t_txn;			/* ms: first RCPT */

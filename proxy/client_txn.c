@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "client_impl.h"
 #include "log.h"
+#include "mtasts/resolver.h"
 #include "policy.h"
 #include "server.h"
 #include "stream.h"
@@ -22,6 +23,49 @@
 #define CLIENT_HIGH_WATER (256 * 1024)
 
 static void end_message(struct client *c, const struct outcome *o);
+static void sts_done(void *arg, const struct mtasts_verdict *v);
+static void deliver(struct client *c, struct route *route,
+		    const struct policy_sts *sts);
+static void log_sts(struct client *c, const struct mtasts_verdict *v);
+static void start_delivery(struct client *c);
+static void fail_txn(struct client *c, const struct outcome *o);
+
+static void recheck_done(void *arg, const struct mtasts_verdict *v)
+{
+	struct client *c = arg;
+
+	c->sts_req = NULL;
+	log_sts(c, v);
+	if (v->changed) {
+		/* A newer policy: route again and deliver under it. */
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=sts-policy-changed domain=%s id=%s action=retry",
+			 c->domain, v->id);
+		start_delivery(c);
+		return;
+	}
+	fail_txn(c, &c->txn_failure);
+}
+
+/*
+ * RFC 8461 section 5.1: before deferring a message that an enforce policy
+ * kept from every MX host, check whether the domain published a newer
+ * policy. Returns true when the check is under way.
+ */
+static bool recheck_sts(struct client *c, const struct outcome *o)
+{
+	if (!c->sts_enforced || c->sts_rechecked || c->srv->sts == NULL)
+		return false;
+	c->sts_rechecked = true;
+	c->txn_failure = *o;
+	c->wait = CLIENT_WAIT_STS;
+	if (mtasts_check_newer(c->srv->sts, c->domain, recheck_done, c,
+			       &c->sts_req) == 0)
+		return true;
+	c->sts_req = NULL;
+	return false;
+}
+
 static void on_ready(void *arg, const struct outcome *o);
 static void on_reply(void *arg, const struct smtp_reply *r);
 static void on_error(void *arg, const struct outcome *o);
@@ -94,6 +138,7 @@ void client_txn_reset(struct client *c)
 	c->txn_failed = false;
 	c->mail_sent = false;
 	c->data_failed = false;
+	c->sts_rechecked = false;
 	c->t_txn = c->t_routed = c->t_ready = c->t_mail = 0;
 }
 
@@ -228,7 +273,6 @@ static void route_done(void *arg, enum route_status status, struct route *route)
 		[ROUTE_NO_ADDRESS] = OUTCOME_NO_ADDRESS,
 	};
 	struct client *c = arg;
-	struct policy policy;
 	struct outcome o;
 
 	c->route_req = NULL;
@@ -243,16 +287,91 @@ static void route_done(void *arg, enum route_status status, struct route *route)
 		return;
 	}
 
-	policy_decide(c->srv->conf, route, NULL, (int64_t)time(NULL), &policy);
+	if (c->srv->sts != NULL &&
+	    policy_wants_sts(c->srv->conf, route, (int64_t)time(NULL))) {
+		c->pending_route = route;
+		c->wait = CLIENT_WAIT_STS;
+		if (mtasts_resolve(c->srv->sts, c->domain, sts_done, c,
+				   &c->sts_req) == 0)
+			return;
+		c->pending_route = NULL;
+		c->sts_req = NULL;
+		log_conn(&c->srv->log, CONF_LOG_WARN, c->id,
+			 "event=sts-lookup-failed domain=%s", c->domain);
+	}
+	deliver(c, route, NULL);
+}
+
+/* Starts the upstream session for route under the policy now known. */
+static void deliver(struct client *c, struct route *route,
+		    const struct policy_sts *sts)
+{
+	struct policy policy;
+	struct outcome o;
+
+	policy_decide(c->srv->conf, route, sts, (int64_t)time(NULL), &policy);
 	log_policy(c, route, &policy);
+	c->sts_enforced = policy.has_sts && policy.sts.mode == POLICY_STS_ENFORCE;
 	snprintf(c->policy_name, sizeof(c->policy_name), "%s",
-		 conf_level_name(policy.level));
+		 policy.has_sts ? "mta-sts" : conf_level_name(policy.level));
 	c->wait = CLIENT_WAIT_READY;
 	if (upstream_new(c->srv, c->id, route, &policy, &hooks, c, &c->up) < 0) {
 		c->up = NULL;
 		outcome_set(&o, OUTCOME_LOCAL_ERROR, NULL);
 		fail_txn(c, &o);
 	}
+}
+
+/* Copies an MTA-STS verdict's policy into the policy step's form. */
+static void sts_from_verdict(const struct mtasts_verdict *v,
+			     struct policy_sts *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->mode = v->policy.mode == MTASTS_MODE_ENFORCE ? POLICY_STS_ENFORCE :
+		v->policy.mode == MTASTS_MODE_TESTING ? POLICY_STS_TESTING :
+		POLICY_STS_NONE;
+	snprintf(out->id, sizeof(out->id), "%s", v->id);
+	snprintf(out->source, sizeof(out->source), "%s",
+		 mtasts_source_name(v->source));
+	for (size_t i = 0; i < v->policy.mx_count && i < POLICY_STS_MX_MAX; i++) {
+		snprintf(out->mx[i], sizeof(out->mx[i]), "%s", v->policy.mx[i]);
+		out->mx_count++;
+	}
+}
+
+static void log_sts(struct client *c, const struct mtasts_verdict *v)
+{
+	char reason[300];
+
+	log_escape(v->reason, strlen(v->reason), reason, sizeof(reason));
+	if (v->source == MTASTS_SOURCE_CACHED_REFETCH_FAILED ||
+	    (v->source == MTASTS_SOURCE_NONE &&
+	     strncmp(v->reason, "policy fetch failed", 19) == 0))
+		log_conn(&c->srv->log, CONF_LOG_WARN, c->id,
+			 "event=sts-fetch-failed domain=%s id=%s reason=%s",
+			 c->domain, v->id[0] ? v->id : "none", reason);
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=sts-policy domain=%s applies=%s mode=%s id=%s source=%s reason=%s",
+		 c->domain, v->applies ? "yes" : "no",
+		 v->source == MTASTS_SOURCE_NONE ? "none" : mtasts_mode_name(v->policy.mode),
+		 v->id[0] ? v->id : "none", mtasts_source_name(v->source), reason);
+}
+
+static void sts_done(void *arg, const struct mtasts_verdict *v)
+{
+	struct client *c = arg;
+	struct route *route = c->pending_route;
+	struct policy_sts sts;
+
+	c->sts_req = NULL;
+	c->pending_route = NULL;
+	log_sts(c, v);
+	if (!v->applies) {
+		deliver(c, route, NULL);
+		return;
+	}
+	sts_from_verdict(v, &sts);
+	deliver(c, route, &sts);
 }
 
 /* Routes the transaction's domain, or reuses the MX session for it. */
@@ -469,6 +588,8 @@ static void on_ready(void *arg, const struct outcome *o)
 		struct outcome copy = *o;
 
 		drop_upstream(c);
+		if (recheck_sts(c, &copy))
+			return;
 		fail_txn(c, &copy);
 		return;
 	}
@@ -574,6 +695,10 @@ void client_txn_close(struct client *c, bool mid_message)
 {
 	route_cancel(c->route_req);
 	c->route_req = NULL;
+	mtasts_cancel(c->sts_req);
+	c->sts_req = NULL;
+	route_free(c->pending_route);
+	c->pending_route = NULL;
 	/* Without the final dot and a QUIT, the MX drops a partial message. */
 	if (mid_message)
 		upstream_abort(c->up);

@@ -6,12 +6,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "base/err.h"
 #include "client.h"
 #include "conf/conf.h"
 #include "dns.h"
+#include "mtasts/resolver.h"
+#include "sts_io.h"
 #include "server.h"
 #include "stream.h"
 
@@ -24,6 +27,8 @@ static int usage(const char *problem)
 	fprintf(stderr,
 		"usage: mxlock run -c FILE          run in the foreground\n"
 		"       mxlock config-test -c FILE  check a configuration file\n"
+		"       mxlock sts show -c FILE DOMAIN    print the cached MTA-STS policy\n"
+		"       mxlock sts forget -c FILE DOMAIN  delete it from the cache\n"
 		"       mxlock version              print the version\n");
 	return 2;
 }
@@ -59,6 +64,41 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_stop(srv->loop);
 }
 
+/*
+ * Opens the MTA-STS policy cache and resolver. Without the cache mxlock
+ * still applies MTA-STS, but a policy no longer survives a restart, so the
+ * failure is logged as an error.
+ */
+static int start_sts(struct server *srv)
+{
+	const struct conf *conf = srv->conf;
+	int rc;
+
+	if (!conf->policy_mta_sts)
+		return 0;
+	rc = mtasts_cache_open(conf->state_dir, &srv->sts_cache);
+	if (rc < 0)
+		log_msg(&srv->log, CONF_LOG_ERROR,
+			"event=sts-cache-failed state_dir=%s error=\"%s\" "
+			"hint=\"create the folder and make it writable; policies will not survive a restart\"",
+			conf->state_dir, base_strerror(rc));
+	rc = sts_io_new(srv->loop, srv->dns, srv->tls, conf, &srv->sts_io);
+	if (rc == 0)
+		rc = mtasts_new(sts_io_table(srv->sts_io), srv->sts_cache, &srv->sts);
+	if (rc < 0)
+		log_msg(&srv->log, CONF_LOG_ERROR, "event=sts-setup-failed error=\"%s\"",
+			base_strerror(rc));
+	return rc;
+}
+
+static void stop_sts(struct server *srv)
+{
+	mtasts_free(srv->sts);
+	srv->sts = NULL;
+	sts_io_free(srv->sts_io);
+	srv->sts_io = NULL;
+}
+
 static int start(struct server *srv)
 {
 	char err[CONF_ERR_MAX];
@@ -75,6 +115,9 @@ static int start(struct server *srv)
 			base_strerror(rc));
 		return rc;
 	}
+	rc = start_sts(srv);
+	if (rc < 0)
+		return rc;
 	rc = server_listen(srv);
 	if (rc < 0)
 		return rc;
@@ -118,10 +161,12 @@ static int run(const struct conf *conf)
 
 	/* Close every session so each close callback frees its owner. */
 	client_close_all(&srv);
+	stop_sts(&srv);
 	dns_free(srv.dns);
 	uv_walk(srv.loop, close_walk_cb, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	tls_ctx_free(srv.tls);
+	mtasts_cache_close(srv.sts_cache);
 	uv_loop_close(srv.loop);
 	log_msg(&srv.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
 	return rc < 0 ? 1 : 0;
@@ -142,6 +187,65 @@ static int check_tls(const struct conf *conf)
 	return 0;
 }
 
+static void print_entry(const struct mtasts_entry *e)
+{
+	char fetched[32], expires[32];
+	time_t f = (time_t)e->fetched_at, x = (time_t)e->expires_at;
+	struct tm tm;
+
+	strftime(fetched, sizeof(fetched), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&f, &tm));
+	strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&x, &tm));
+	printf("domain: %s\nid: %s\nmode: %s\nmax_age: %lld\nfetched: %s\nexpires: %s%s\n",
+	       e->domain, e->id, mtasts_mode_name(e->policy.mode),
+	       (long long)e->policy.max_age, fetched, expires,
+	       e->expires_at <= (int64_t)time(NULL) ? " (expired)" : "");
+	for (size_t i = 0; i < e->policy.mx_count; i++)
+		printf("mx: %s\n", e->policy.mx[i]);
+}
+
+/*
+ * `mxlock sts show|forget -c FILE DOMAIN`: reads or edits the policy
+ * cache, also while the daemon runs (it reads the cache at every use).
+ */
+static int sts_command(int argc, char **argv)
+{
+	struct mtasts_cache *cache = NULL;
+	struct mtasts_entry entry;
+	struct conf *conf = NULL;
+	char err[CONF_ERR_MAX];
+	bool show;
+	int rc;
+
+	if (argc != 6 || strcmp(argv[3], "-c") != 0 ||
+	    (strcmp(argv[2], "show") != 0 && strcmp(argv[2], "forget") != 0))
+		return usage("usage of sts: mxlock sts show|forget -c FILE DOMAIN");
+	show = strcmp(argv[2], "show") == 0;
+	if (conf_load(argv[4], &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mxlock: %s\n", err);
+		return 1;
+	}
+	rc = mtasts_cache_open(conf->state_dir, &cache);
+	if (rc < 0) {
+		fprintf(stderr, "mxlock: cannot open the MTA-STS cache in %s: %s\n",
+			conf->state_dir, base_strerror(rc));
+		conf_free(conf);
+		return 1;
+	}
+	rc = show ? mtasts_cache_get(cache, argv[5], &entry) :
+		mtasts_cache_forget(cache, argv[5]);
+	if (rc == 0 && show)
+		print_entry(&entry);
+	else if (rc == 0)
+		printf("%s: cached MTA-STS policy deleted\n", argv[5]);
+	else if (rc == BASE_ENOTFOUND)
+		printf("%s: no cached MTA-STS policy\n", argv[5]);
+	else
+		fprintf(stderr, "mxlock: %s: %s\n", argv[5], base_strerror(rc));
+	mtasts_cache_close(cache);
+	conf_free(conf);
+	return rc == 0 || rc == BASE_ENOTFOUND ? (rc == 0 ? 0 : 3) : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct conf *conf = NULL;
@@ -152,6 +256,8 @@ int main(int argc, char **argv)
 		printf("mxlock %s\n", MXLOCK_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "sts") == 0)
+		return sts_command(argc, argv);
 	if (argc < 2 || (strcmp(argv[1], "run") != 0 &&
 			 strcmp(argv[1], "config-test") != 0))
 		return usage(argc < 2 ? NULL : "unknown command");

@@ -14,6 +14,9 @@
 
 struct client;
 struct dns;
+struct mtasts;
+struct mtasts_cache;
+struct sts_io;
 struct tls_ctx;
 
 struct server {
@@ -31,6 +34,9 @@ struct server {
 	uv_signal_t sighup;
 	int stopping;
 	struct client *clients;		/* open client sessions */
+	struct mtasts_cache *sts_cache;	/* NULL: no persistent cache */
+	struct sts_io *sts_io;
+	struct mtasts *sts;		/* NULL: MTA-STS switched off */
 };
 
 /*

@@ -52,6 +52,7 @@ listen:
   - address: $MXLOCK_ADDR
     port: $MXLOCK_PORT
 hostname: mxlock.test
+state_dir: $T/state
 dns:
   servers: ["$RESOLVER"]
 tls:

@@ -1,0 +1,491 @@
+#!/bin/bash
+# Benchmark: what mxlock costs beside the relays operators would use instead.
+#
+# Runs in a network namespace of its own (loopback only), so it never
+# collides with a test network in the main namespace. It starts the local
+# test network for DNS and the test CA, a TLS SMTP sink (scripts/bench/sink.c)
+# as the MX host, and these paths to the sink, each relay pinned to CPU 0 and
+# everything else to CPU 1:
+#
+#   direct            smtp-source -> sink, plaintext
+#   haproxy           HAProxy, plain TCP relay
+#   stunnel           stunnel client, protocol = smtp, session resumption on
+#   stunnel-noresume  the same with sessionResume = no
+#   mxlock            mxlock, policy encrypt (insecure MX: no DANE applies)
+#   mxlock-dane       mxlock, MX with secure TLSA 3 1 1 (DANE where built)
+#
+# Paths run in turn for BENCH_ROUNDS interleaved rounds. Relay CPU comes from
+# /proc/PID/stat, RSS from /proc/PID/status. Raw samples, results.csv and
+# results.md go to build/bench/; docs/BENCHMARK.md explains the figures.
+#
+# Environment (defaults in brackets): BENCH_ROUNDS [3], BENCH_MSGS_1K [3000],
+# BENCH_SESSIONS [100], BENCH_MIB [200], BENCH_LATENCY_MSGS [300],
+# BENCH_IDLE_SESSIONS [1000], BENCH_HANDSHAKES [1000].
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/build/bench
+BIN=$OUT/bin
+NET=$OUT/testnet
+PYTHON=/usr/bin/python3
+CLIENT=$ROOT/scripts/bench/smtpclient.py
+
+ROUNDS=${BENCH_ROUNDS:-3}
+MSGS_1K=${BENCH_MSGS_1K:-3000}
+SESSIONS=${BENCH_SESSIONS:-100}
+MIB=${BENCH_MIB:-200}
+LATENCY_MSGS=${BENCH_LATENCY_MSGS:-300}
+IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-1000}
+HANDSHAKES=${BENCH_HANDSHAKES:-1000}
+# Sessions for the 1 MiB runs: enough to keep the relay busy, few enough
+# that the run measures streaming, not connection set-up.
+SESSIONS_1M=4
+# Upper bound for any one load run, in seconds.
+RUN_TIMEOUT=180
+
+SINK_ADDR=127.0.29.1
+MXLOCK_ADDR=127.0.29.10
+HAPROXY_ADDR=127.0.29.11
+STUNNEL_ADDR=127.0.29.12
+STUNNEL_NORESUME_ADDR=127.0.29.13
+PROBE_ADDR=127.0.29.20
+PATHS="direct haproxy stunnel stunnel-noresume mxlock mxlock-dane"
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Re-run inside a new network namespace: its loopback is private, so the
+# fixed 127.x addresses of the test network cannot collide with another run.
+if [ -z "${BENCH_IN_NETNS:-}" ]; then
+    [ "$(id -u)" -eq 0 ] || die "must run as root (it creates a network namespace)"
+    exec unshare -n env BENCH_IN_NETNS=1 "$0" "$@"
+fi
+ip link set lo up
+
+CPUS=$(nproc)
+if [ "$CPUS" -ge 2 ]; then
+    RELAY_CPU=0
+    LOAD_CPU=1
+else
+    log "only one CPU: relays and load share it, so CPU figures include contention"
+    RELAY_CPU=0
+    LOAD_CPU=0
+fi
+taskset -pc "$LOAD_CPU" $$ > /dev/null
+# 1,000 idle sessions need about 2,000 descriptors in the relay.
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 2200 ] || IDLE_SESSIONS=$(( ($(ulimit -n) - 200) / 2 ))
+CLK_TCK=$(getconf CLK_TCK)
+
+declare -A RELAY_PID=()
+SINK_PID=""
+
+# --- processes -------------------------------------------------------------
+
+# CPU time (user plus system, all threads) of PID in clock ticks.
+cpu_ticks() {
+    local stat
+    stat=$(< "/proc/$1/stat")
+    # Fields after the command name: state is field 3, utime 14, stime 15.
+    set -- ${stat##*) }
+    echo $(( ${12} + ${13} ))
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+wait_listening() {
+    local addr=$1 pid=$2 name=$3
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2> /dev/null || die "$name exited at start; see $OUT/$name.log"
+        ss -Hltn | awk '{print $4}' | grep -qxF "$addr" && return 0
+        sleep 0.05
+    done
+    die "$name is not listening on $addr; see $OUT/$name.log"
+}
+
+stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2> /dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
+
+cleanup() {
+    local name
+    for name in "${!RELAY_PID[@]}"; do
+        stop_pid "${RELAY_PID[$name]}"
+    done
+    [ -z "$SINK_PID" ] || stop_pid "$SINK_PID"
+    "$ROOT/scripts/testnet.sh" stop "$NET" > /dev/null 2>&1 || true
+}
+
+build_helpers() {
+    mkdir -p "$BIN"
+    cc -std=c11 -O2 -g -Wall -Wextra -pthread -o "$BIN/sink" \
+        "$ROOT/scripts/bench/sink.c" -lssl -lcrypto
+    # shellcheck disable=SC2046
+    cc -std=c11 -O2 -g -Wall -Wextra -o "$BIN/tlsloop" \
+        "$ROOT/scripts/bench/tlsloop.c" $(pkg-config --cflags --libs wolfssl)
+}
+
+# Starts the test network and publishes the sink under two names:
+# bench.signed.test (secure MX, TLSA 3 1 1 on the sink's key: DANE) and
+# bench.plain.test (unsigned zone, same MX host: no DANE, policy default).
+start_network() {
+    local tlsa
+    "$ROOT/scripts/testnet.sh" start "$NET" > "$OUT/testnet.log" 2>&1 \
+        || die "the test network did not start; see $OUT/testnet.log"
+    # shellcheck disable=SC1091
+    . "$NET/env"
+    "$ROOT/scripts/testnet/pki.sh" leaf "$PKI_DIR" sink.signed.test ec
+    tlsa=$("$ROOT/scripts/testnet/pki.sh" tlsa "$PKI_DIR" sink.signed.test 1 1)
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" sink.signed.test A "$SINK_ADDR"
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" _25._tcp.sink.signed.test TLSA "3 1 1 $tlsa"
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" bench.signed.test MX "10 sink.signed.test."
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" bench.plain.test MX "10 sink.signed.test."
+}
+
+start_sink() {
+    "$BIN/sink" -n sink.signed.test -s "$OUT/sink.stats" \
+        -c "$PKI_DIR/sink.signed.test.chain.pem" -k "$PKI_DIR/sink.signed.test.key" \
+        -l "$SINK_ADDR:25" -t "$SINK_ADDR:465" > "$OUT/sink.log" 2>&1 &
+    SINK_PID=$!
+    wait_listening "$SINK_ADDR:25" "$SINK_PID" sink
+}
+
+# Prints the sink's counters as "connections handshakes resumed messages bytes".
+sink_counters() {
+    rm -f "$OUT/sink.stats"
+    kill -USR1 "$SINK_PID"
+    for _ in $(seq 50); do
+        [ -s "$OUT/sink.stats" ] && break
+        sleep 0.02
+    done
+    sed 's/[a-z]*=//g' "$OUT/sink.stats"
+}
+
+write_haproxy_conf() {
+    cat > "$OUT/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 20000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+listen smtp
+    bind $HAPROXY_ADDR:25
+    server sink $SINK_ADDR:25
+EOF
+}
+
+# stunnel as the usual STARTTLS wrapper: no certificate check, no policy.
+write_stunnel_conf() {
+    local name=$1 addr=$2 resume=$3
+    cat > "$OUT/$name.conf" <<EOF
+foreground = yes
+pid =
+debug = 3
+output = $OUT/$name.log
+[smtp]
+client = yes
+accept = $addr:25
+connect = $SINK_ADDR:25
+protocol = smtp
+sni = sink.signed.test
+sessionResume = $resume
+EOF
+}
+
+write_mxlock_conf() {
+    local file=$1 addr=$2 level=$3
+    cat > "$file" <<EOF
+listen:
+  - address: $addr
+    port: 25
+clients:
+  - 127.0.0.0/8
+hostname: relay.bench.test
+dns:
+  servers:
+    - $RESOLVER
+  probe: signed.test
+tls:
+  ca_file: $CA_FILE
+policy:
+  default: encrypt
+limits:
+  max_connections: 4000
+log:
+  level: $level
+state_dir: $OUT/state
+EOF
+}
+
+# Starts the relay process for NAME, pinned to the relay CPU.
+start_relay() {
+    local name=$1 addr
+    case $name in
+    haproxy)
+        addr=$HAPROXY_ADDR
+        taskset -c "$RELAY_CPU" haproxy -f "$OUT/haproxy.cfg" -db > "$OUT/haproxy.log" 2>&1 &
+        ;;
+    stunnel)
+        addr=$STUNNEL_ADDR
+        taskset -c "$RELAY_CPU" stunnel "$OUT/stunnel.conf" > /dev/null 2>&1 &
+        ;;
+    stunnel-noresume)
+        addr=$STUNNEL_NORESUME_ADDR
+        taskset -c "$RELAY_CPU" stunnel "$OUT/stunnel-noresume.conf" > /dev/null 2>&1 &
+        ;;
+    mxlock)
+        addr=$MXLOCK_ADDR
+        taskset -c "$RELAY_CPU" "$ROOT/build/mxlock" run -c "$OUT/mxlock.yaml" \
+            > "$OUT/mxlock.log" 2>&1 &
+        ;;
+    *) die "unknown relay $name" ;;
+    esac
+    RELAY_PID[$name]=$!
+    wait_listening "$addr:25" "${RELAY_PID[$name]}" "$name"
+}
+
+stop_relay() {
+    stop_pid "${RELAY_PID[$1]}"
+    unset "RELAY_PID[$1]"
+}
+
+# --- paths -------------------------------------------------------------------
+
+# The relay process a path runs through (empty for direct).
+path_relay() {
+    case $1 in
+    direct) echo "" ;;
+    mxlock-dane) echo mxlock ;;
+    *) echo "$1" ;;
+    esac
+}
+
+path_addr() {
+    case $1 in
+    direct) echo "$SINK_ADDR" ;;
+    haproxy) echo "$HAPROXY_ADDR" ;;
+    stunnel) echo "$STUNNEL_ADDR" ;;
+    stunnel-noresume) echo "$STUNNEL_NORESUME_ADDR" ;;
+    mxlock | mxlock-dane) echo "$MXLOCK_ADDR" ;;
+    esac
+}
+
+# mxlock routes by the recipient domain; the other paths ignore it.
+path_rcpt() {
+    case $1 in
+    mxlock-dane) echo "user@bench.signed.test" ;;
+    *) echo "user@bench.plain.test" ;;
+    esac
+}
+
+# --- measurements ------------------------------------------------------------
+
+record() {
+    echo "$1,$2,$3,$4" >> "$OUT/raw.csv"
+}
+
+# Runs smtp-source against PATH and records relay and sink CPU per message
+# and per GB. Arguments: round, path, test name, messages, sessions, body
+# bytes, extra smtp-source options.
+run_load() {
+    local round=$1 path=$2 test=$3 msgs=$4 sessions=$5 size=$6 extra=$7
+    local relay pid="" r0=0 r1=0 s0 s1 c0 c1 t0 t1 wall
+    relay=$(path_relay "$path")
+    [ -z "$relay" ] || pid=${RELAY_PID[$relay]}
+
+    read -r -a c0 <<< "$(sink_counters)"
+    s0=$(cpu_ticks "$SINK_PID")
+    [ -z "$pid" ] || r0=$(cpu_ticks "$pid")
+    t0=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    timeout "$RUN_TIMEOUT" smtp-source $extra -s "$sessions" -m "$msgs" -l "$size" \
+        -M client.bench.test -f bench@client.bench.test -t "$(path_rcpt "$path")" \
+        "$(path_addr "$path"):25" > "$OUT/smtp-source.log" 2>&1 \
+        || die "smtp-source via $path ($test) failed: $(tail -n 3 "$OUT/smtp-source.log")"
+    t1=$(date +%s.%N)
+    [ -z "$pid" ] || r1=$(cpu_ticks "$pid")
+    s1=$(cpu_ticks "$SINK_PID")
+    read -r -a c1 <<< "$(sink_counters)"
+
+    local delivered=$(( c1[3] - c0[3] )) bytes=$(( c1[4] - c0[4] ))
+    local handshakes=$(( c1[1] - c0[1] )) resumed=$(( c1[2] - c0[2] ))
+    [ "$delivered" -eq "$msgs" ] || die "$path ($test): the sink got $delivered of $msgs messages"
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
+    awk -v round="$round" -v path="$path" -v test="$test" -v n="$msgs" \
+        -v bytes="$bytes" -v wall="$wall" -v tck="$CLK_TCK" -v relay=$(( r1 - r0 )) \
+        -v sink=$(( s1 - s0 )) -v hs="$handshakes" -v res="$resumed" -v has_relay="${pid:+1}" '
+        BEGIN {
+            p = round "," path "," test "_"
+            if (has_relay) {
+                printf "%srelay_us_per_msg,%.1f\n", p, relay / tck * 1e6 / n
+                printf "%srelay_ms_per_gb,%.1f\n", p, relay / tck * 1e3 / (bytes / 1e9)
+            }
+            printf "%ssink_us_per_msg,%.1f\n", p, sink / tck * 1e6 / n
+            printf "%ssink_ms_per_gb,%.1f\n", p, sink / tck * 1e3 / (bytes / 1e9)
+            printf "%smsgs_per_s,%.1f\n", p, n / wall
+            printf "%sresumed_pct,%.1f\n", p, hs ? 100 * res / hs : 0
+        }' >> "$OUT/raw.csv"
+}
+
+run_latency() {
+    local round=$1 path=$2 line
+    line=$(timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$PYTHON" "$CLIENT" latency \
+        --host "$(path_addr "$path")" --rcpt "$(path_rcpt "$path")" \
+        --count "$LATENCY_MSGS" --size 1024) || die "latency client via $path failed"
+    record "$round" "$path" latency_p50_us "$(sed 's/.*p50_us=\([0-9]*\).*/\1/' <<< "$line")"
+    record "$round" "$path" latency_p99_us "$(sed 's/.*p99_us=\([0-9]*\).*/\1/' <<< "$line")"
+}
+
+# Opens IDLE_SESSIONS sessions through a freshly started relay and records
+# the RSS each one adds. A fresh process keeps memory freed by earlier runs
+# from hiding the growth. hold is ehlo (no upstream yet for mxlock) or rcpt
+# (mxlock holds an upstream TLS session).
+run_idle() {
+    local round=$1 path=$2 hold=$3 relay pid before after line
+    relay=$(path_relay "$path")
+    start_relay "$relay"
+    pid=${RELAY_PID[$relay]}
+    # One message first, so start-up allocations are not counted per session.
+    timeout 60 "$PYTHON" "$CLIENT" latency --host "$(path_addr "$path")" \
+        --rcpt "$(path_rcpt "$path")" --count 5 > /dev/null || die "warm-up via $path failed"
+    before=$(rss_kib "$pid")
+
+    coproc IDLE { timeout "$RUN_TIMEOUT" "$PYTHON" "$CLIENT" idle --host "$(path_addr "$path")" \
+        --rcpt "$(path_rcpt "$path")" --count "$IDLE_SESSIONS" --hold "$hold"; }
+    local idle_pid=$IDLE_PID
+    read -r line <&"${IDLE[0]}" || line=""
+    [ "${line%% *}" = ready ] || die "idle sessions via $path ($hold) failed"
+    sleep 0.5
+    after=$(rss_kib "$pid")
+    echo done >&"${IDLE[1]}"
+    wait "$idle_pid" || true
+    stop_relay "$relay"
+    record "$round" "$path" "rss_kib_per_session_$hold" \
+        "$(awk -v a="$before" -v b="$after" -v n="$IDLE_SESSIONS" 'BEGIN {printf "%.2f", (b - a) / n}')"
+}
+
+run_floors() {
+    local round=$1 line
+    line=$(taskset -c "$RELAY_CPU" "$BIN/tlsloop" aesgcm 128)
+    record "$round" floor aesgcm_ms_per_gb "$(sed 's/.*aesgcm_ms_per_gb=\([0-9.]*\).*/\1/' <<< "$line")"
+    line=$(taskset -c "$RELAY_CPU" "$BIN/tlsloop" handshake "$SINK_ADDR:465" "$HANDSHAKES" full)
+    record "$round" floor handshake_full_us "$(sed 's/.*us_per_handshake=\([0-9.]*\).*/\1/' <<< "$line")"
+    line=$(taskset -c "$RELAY_CPU" "$BIN/tlsloop" handshake "$SINK_ADDR:465" "$HANDSHAKES" resumed)
+    record "$round" floor handshake_resumed_us "$(sed 's/.*us_per_handshake=\([0-9.]*\).*/\1/' <<< "$line")"
+}
+
+# Sends one message per mxlock path through an instance that logs at info
+# level and records the policy and verification mxlock reported.
+probe_mxlock_policy() {
+    local path rcpt summary
+    write_mxlock_conf "$OUT/mxlock-probe.yaml" "$PROBE_ADDR" info
+    "$ROOT/build/mxlock" run -c "$OUT/mxlock-probe.yaml" > "$OUT/mxlock-probe.log" 2>&1 &
+    local pid=$!
+    wait_listening "$PROBE_ADDR:25" "$pid" mxlock-probe
+    for path in mxlock mxlock-dane; do
+        rcpt=$(path_rcpt "$path")
+        "$PYTHON" "$CLIENT" latency --host "$PROBE_ADDR" --rcpt "$rcpt" --count 1 > /dev/null \
+            || die "probe message to $rcpt failed; see $OUT/mxlock-probe.log"
+        summary=$(grep "event=recipient" "$OUT/mxlock-probe.log" | grep -F "to=\"$rcpt\"" | tail -n 1)
+        echo "$path $(grep -o 'policy=[^ ]*' <<< "$summary") $(grep -o 'verified=[^ ]*' <<< "$summary") $(grep -o 'tls=[^ ]*' <<< "$summary")" \
+            >> "$OUT/mxlock-policy.txt"
+    done
+    stop_pid "$pid"
+}
+
+# Paths in round-robin order, starting one further along each round, so no
+# path always runs first or right after the same neighbour.
+round_paths() {
+    local round=$1 -a list
+    read -r -a list <<< "$PATHS"
+    local n=${#list[@]} i
+    for (( i = 0; i < n; i++ )); do
+        echo "${list[$(( (i + round - 1) % n ))]}"
+    done
+}
+
+describe_machine() {
+    {
+        echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+        echo "cpus=$CPUS"
+        echo "kernel=$(uname -r)"
+        echo "mxlock=$(cd "$ROOT" && git describe --always --dirty 2> /dev/null || echo unknown)"
+        echo "wolfssl=$(dpkg-query -W -f='${Version}' libwolfssl35 2> /dev/null || pkg-config --modversion wolfssl)"
+        echo "stunnel=$(stunnel -version 2>&1 | awk '/^stunnel/ {print $2; exit}')"
+        echo "haproxy=$(haproxy -v | awk 'NR == 1 {print $3}')"
+        echo "postfix=$(postconf -h mail_version 2> /dev/null || echo unknown)"
+        echo "rounds=$ROUNDS msgs_1k=$MSGS_1K sessions=$SESSIONS mib=$MIB latency_msgs=$LATENCY_MSGS idle_sessions=$IDLE_SESSIONS"
+    } > "$OUT/machine.txt"
+}
+
+main() {
+    local round path relay started
+    [ -x "$ROOT/build/mxlock" ] || die "build/mxlock is missing; run make all"
+    started=$(date +%s)
+    rm -rf "$OUT/state" "$OUT"/*.csv "$OUT"/*.md "$OUT"/*.txt "$OUT"/*.log
+    mkdir -p "$OUT/state"
+    trap cleanup EXIT
+    echo "round,path,metric,value" > "$OUT/raw.csv"
+
+    build_helpers
+    describe_machine
+    log "starting the test network"
+    start_network
+    start_sink
+    write_haproxy_conf
+    write_stunnel_conf stunnel "$STUNNEL_ADDR" yes
+    write_stunnel_conf stunnel-noresume "$STUNNEL_NORESUME_ADDR" no
+    write_mxlock_conf "$OUT/mxlock.yaml" "$MXLOCK_ADDR" warn
+    probe_mxlock_policy
+    log "mxlock policies: $(tr '\n' ';' < "$OUT/mxlock-policy.txt")"
+
+    for round in $(seq "$ROUNDS"); do
+        log "round $round of $ROUNDS: load and latency"
+        for relay in haproxy stunnel stunnel-noresume mxlock; do
+            start_relay "$relay"
+        done
+        for path in $(round_paths "$round"); do
+            # A short unmeasured run first: DNS caches, session caches.
+            run_load "$round" "$path" warmup 200 "$SESSIONS" 1024 ""
+            run_load "$round" "$path" msg1k "$MSGS_1K" "$SESSIONS" 1024 ""
+            run_load "$round" "$path" keep1k "$MSGS_1K" "$SESSIONS" 1024 "-d"
+            run_load "$round" "$path" mib "$MIB" "$SESSIONS_1M" 1048576 ""
+            run_latency "$round" "$path"
+        done
+        for relay in haproxy stunnel stunnel-noresume mxlock; do
+            stop_relay "$relay"
+        done
+        log "round $round of $ROUNDS: idle sessions and floors"
+        for path in $(round_paths "$round"); do
+            case $path in
+            direct | mxlock-dane) ;;
+            mxlock)
+                run_idle "$round" "$path" ehlo
+                run_idle "$round" "$path" rcpt
+                ;;
+            *) run_idle "$round" "$path" ehlo ;;
+            esac
+        done
+        run_floors "$round"
+    done
+    # The DANE path holds upstream sessions once, after the rounds.
+    run_idle 1 mxlock-dane rcpt
+
+    "$PYTHON" "$ROOT/scripts/bench/report.py" "$OUT"
+    log "done in $(( $(date +%s) - started )) s; results in $OUT/results.md and $OUT/results.csv"
+}
+
+main "$@"
