@@ -357,6 +357,15 @@ static void log_sts(struct client *c, const struct mtasts_verdict *v)
 		 v->id[0] ? v->id : "none", mtasts_source_name(v->source), reason);
 }
 
+static void refresh_done(void *arg, const struct mtasts_verdict *v)
+{
+	struct server *srv = arg;
+
+	log_msg(&srv->log, CONF_LOG_INFO,
+		"event=sts-refresh domain=%s id=%s source=%s", v->domain,
+		v->id[0] ? v->id : "none", mtasts_source_name(v->source));
+}
+
 static void sts_done(void *arg, const struct mtasts_verdict *v)
 {
 	struct client *c = arg;
@@ -366,6 +375,10 @@ static void sts_done(void *arg, const struct mtasts_verdict *v)
 	c->sts_req = NULL;
 	c->pending_route = NULL;
 	log_sts(c, v);
+	/* RFC 8461 section 3.3: renew a policy in use before it expires. The
+	   refresh belongs to the server, so it outlives this client. */
+	if (v->applies && mtasts_refresh_due(v, (int64_t)time(NULL)))
+		mtasts_refresh(c->srv->sts, v->domain, refresh_done, c->srv, NULL);
 	if (!v->applies) {
 		deliver(c, route, NULL);
 		return;

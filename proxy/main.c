@@ -99,6 +99,24 @@ static void stop_sts(struct server *srv)
 	srv->sts_io = NULL;
 }
 
+static void probe_done(void *arg, bool secure, const char *detail)
+{
+	struct server *srv = arg;
+	const char *name = srv->conf->dns_probe[0] ? srv->conf->dns_probe : ".";
+
+	if (secure) {
+		log_msg(&srv->log, CONF_LOG_INFO,
+			"event=dns-probe name=%s secure=yes detail=\"%s\"", name, detail);
+		return;
+	}
+	/* Without validation DNS answers never come back secure, so DANE
+	   never applies; say why once, where the operator looks first. */
+	log_msg(&srv->log, CONF_LOG_WARN,
+		"event=dns-probe name=%s secure=no detail=\"%s\" "
+		"hint=\"use a DNSSEC-validating resolver on loopback; DANE cannot verify any MX until then\"",
+		name, detail);
+}
+
 static int start(struct server *srv)
 {
 	char err[CONF_ERR_MAX];
@@ -115,6 +133,8 @@ static int start(struct server *srv)
 			base_strerror(rc));
 		return rc;
 	}
+	if (dns_probe(srv->dns, srv->conf->dns_probe, probe_done, srv) < 0)
+		log_msg(&srv->log, CONF_LOG_WARN, "event=dns-probe-failed");
 	rc = start_sts(srv);
 	if (rc < 0)
 		return rc;

@@ -248,6 +248,7 @@ static void txt_dns_cb(void *arg, const struct dns_result *result)
 	link_remove(&t->io->txts, &t->link);
 
 	/* done may free the io, so nothing below touches it. */
+	t->io->last_error[0] = '\0';
 	status = txt_read(result, &records);
 	t->done(t->ctx, status, (const char *const *)records.records,
 		status == 0 ? records.count : 0);
@@ -287,6 +288,7 @@ static void txt_cancel(struct sts_txt *t)
 {
 	link_remove(&t->io->txts, &t->link);
 	dns_cancel(t->query);
+	t->io->last_error[0] = '\0';
 	t->done(t->ctx, BASE_ECANCELED, NULL, 0);
 	free(t);
 }
@@ -310,13 +312,16 @@ static void fetch_close_cb(uv_handle_t *h)
 /*
  * Ends the fetch and runs done once with status, and with the response
  * bytes when status is 0. The fetch itself is freed in the close callback
- * of its timer, after done has returned.
+ * of its timer, after done has returned. A failure must have stored its
+ * text with fetch_fail first.
  */
 static void fetch_finish(struct sts_fetch *f, int status)
 {
 	mtasts_fetch_cb done = f->done;
 	const char *bytes = f->response.data != NULL ? f->response.data : "";
 
+	if (status == 0)
+		f->io->last_error[0] = '\0';
 	link_remove(&f->io->fetches, &f->link);
 	f->done = NULL;
 	dns_cancel(f->query);
@@ -709,7 +714,8 @@ void sts_io_free(struct sts_io *io)
 	while (io->txts != NULL)
 		txt_cancel((struct sts_txt *)io->txts);
 	while (io->fetches != NULL)
-		fetch_finish((struct sts_fetch *)io->fetches, BASE_ECANCELED);
+		fetch_fail((struct sts_fetch *)io->fetches, BASE_ECANCELED,
+			   "canceled because mxlock is stopping");
 
 	if (io->live == 0)
 		free(io);

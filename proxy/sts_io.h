@@ -60,12 +60,12 @@ const struct mtasts_io *sts_io_table(struct sts_io *io);
 void sts_io_set_fetch_timeout(struct sts_io *io, uint64_t ms);
 
 /*
- * Returns why the latest fetch that ended with a negative status failed,
- * for example "mta-sts.example.com[192.0.2.1]:443: certificate does not
- * name mta-sts.example.com", or "" when none has failed. It describes the
- * current failure only inside that fetch's done callback and the calls it
- * makes. HTTP errors are not stored here, because the fetch returns those
- * responses with status 0 and mtasts_http_reason explains them.
+ * Returns why the fetch whose done callback is running failed, for
+ * example "mta-sts.example.com[192.0.2.1]:443: certificate does not name
+ * mta-sts.example.com". Inside the done callback of a TXT lookup, and of
+ * a fetch that returned a response (status 0), it is "", because
+ * mtasts_http_reason explains a rejected response. Outside done callbacks
+ * it keeps the text of the latest failure.
  */
 const char *sts_io_last_error(const struct sts_io *io);
 
