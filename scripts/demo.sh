@@ -28,8 +28,10 @@ listen:
   - address: 127.0.10.1
     port: 10025
 hostname: mxlock.test
+state_dir: $work/state
 dns:
   servers: ["$RESOLVER"]
+  probe: signed.test
 tls:
   ca_file: $CA_FILE
 policy:
@@ -52,40 +54,53 @@ for _ in $(seq 1 100); do
 	sleep 0.05
 done
 
-# recipient, expected status, expected TLS (yes, no or -), what it shows
+# recipient, expected status, expected TLS (yes, no or -), expected
+# verification (yes, no or -), what it shows
 cases=(
-	"alice@signed.test sent yes signed domain, MX hosts with STARTTLS"
-	"bob@tls.plain.test sent yes unsigned domain, MX with STARTTLS"
-	"carol@nostarttls.plain.test sent no MX without STARTTLS, policy may"
-	"dave@implicit.plain.test sent no no MX record: the domain's own address"
-	"erin@down.plain.test deferred - every MX host down: 4xx, the sender keeps it"
-	"frank@nullmx.plain.test bounced - null MX: refused for good"
+	"alice@signed.test sent yes - - signed domain, MX hosts with STARTTLS"
+	"bob@dane-ee.signed.test sent yes yes DANE: TLSA 3 1 1 matches the MX key"
+	"carol@dane-ee-old.signed.test deferred - - DANE: the TLSA record matches no certificate"
+	"dave@sts-enforce.plain.test sent yes yes MTA-STS enforce: certificate names the MX"
+	"erin@sts-wrongcert.plain.test deferred - - MTA-STS enforce: certificate names another host"
+	"frank@nostarttls.plain.test sent no - MX without STARTTLS, policy may"
+	"grace@down.plain.test deferred - - every MX host down: 4xx, the sender keeps it"
+	"heidi@nullmx.plain.test bounced - - null MX: refused for good"
 )
+
+field() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
+}
 
 ok=0
 bad=0
-printf '%-28s %-9s %-4s %-32s %s\n' RECIPIENT STATUS TLS "MX HOST" REPLY
+printf '%-30s %-9s %-8s %-9s %-8s %s\n' RECIPIENT STATUS TLS POLICY VERIFIED "MX HOST"
 for c in "${cases[@]}"; do
-	read -r rcpt want_status want_tls what <<<"$c"
+	read -r rcpt want_status want_tls want_verified what <<<"$c"
 	swaks --server 127.0.10.1 --port 10025 --helo demo.test --from demo@client.test \
 		--to "$rcpt" --header "Subject: mxlock demo for $rcpt" >"$work/swaks-$rcpt.log" 2>&1
 	sleep 0.1
 	line=$(grep "event=recipient .*to=\"$rcpt\"" "$work/mxlock.log" | tail -n 1)
-	status=$(sed -n 's/.* status=\([a-z]*\).*/\1/p' <<<"$line")
-	tls=$(sed -n 's/.* tls=\([^ ]*\).*/\1/p' <<<"$line")
-	relay=$(sed -n 's/.* relay=\([^ ]*\).*/\1/p' <<<"$line")
+	status=$(field status "$line")
+	tls=$(field tls "$line")
+	verified=$(field verified "$line")
+	policy=$(field policy "$line")
+	relay=$(field relay "$line")
 	reply=$(sed -n 's/.* reply="\(.*\)"$/\1/p' <<<"$line")
 	got_tls=no
 	[ "$tls" != none ] && [ -n "$tls" ] && got_tls=yes
 	verdict=expected
-	if [ "$status" != "$want_status" ] || { [ "$want_tls" != - ] && [ "$got_tls" != "$want_tls" ]; }; then
-		verdict="UNEXPECTED (wanted $want_status, TLS $want_tls)"
+	if [ "$status" != "$want_status" ] ||
+		{ [ "$want_tls" != - ] && [ "$got_tls" != "$want_tls" ]; } ||
+		{ [ "$want_verified" != - ] && [ "$verified" != "$want_verified" ]; }; then
+		verdict="UNEXPECTED (wanted $want_status, TLS $want_tls, verified $want_verified)"
 		bad=$((bad + 1))
 	else
 		ok=$((ok + 1))
 	fi
-	printf '%-28s %-9s %-4s %-32s %s\n' "$rcpt" "${status:-?}" "${tls:-?}" "${relay:-?}" "${reply:0:60}"
+	printf '%-30s %-9s %-8s %-9s %-8s %s\n' "$rcpt" "${status:-?}" "${tls:-?}" \
+		"${policy:-?}" "${verified:-?}" "${relay:-?}"
 	printf '    %s: %s\n' "$what" "$verdict"
+	printf '    reply: %s\n' "${reply:0:100}"
 done
 
 echo
