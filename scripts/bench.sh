@@ -429,7 +429,7 @@ describe_machine() {
         echo "wolfssl=$(dpkg-query -W -f='${Version}' libwolfssl35 2> /dev/null || pkg-config --modversion wolfssl)"
         echo "stunnel=$(stunnel -version 2>&1 | awk '/^stunnel/ {print $2; exit}')"
         echo "haproxy=$(haproxy -v | awk 'NR == 1 {print $3}')"
-        echo "postfix=$(postconf -h mail_version 2> /dev/null || echo unknown)"
+        echo "postfix=$(postconf -d -h mail_version 2> /dev/null || echo unknown)"
         echo "rounds=$ROUNDS msgs_1k=$MSGS_1K sessions=$SESSIONS mib=$MIB latency_msgs=$LATENCY_MSGS idle_sessions=$IDLE_SESSIONS"
     } > "$OUT/machine.txt"
 }
