@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "rows.h"
+
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/hash.h>
@@ -672,28 +674,6 @@ static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(test_verify_garbage_leaf),
 	cmocka_unit_test(test_select_ignores_past_max),
 };
-
-/* Adds one test per table row, named "<prefix>_<row name>". */
-static void add_rows(struct CMUnitTest *tests, size_t *n, const char *prefix,
-		     CMUnitTestFunction fn, const void *rows, size_t row_size,
-		     size_t row_count)
-{
-	for (size_t i = 0; i < row_count; i++) {
-		const void *row = (const char *)rows + i * row_size;
-		const char *row_name = *(const char *const *)row;
-		size_t name_len = strlen(prefix) + strlen(row_name) + 2;
-		char *name = malloc(name_len);
-
-		assert_non_null(name);
-		snprintf(name, name_len, "%s_%s", prefix, row_name);
-		tests[*n] = (struct CMUnitTest){
-			.name = name,
-			.test_func = fn,
-			.initial_state = (void *)row,
-		};
-		(*n)++;
-	}
-}
 
 int main(void)
 {
