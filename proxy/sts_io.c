@@ -33,7 +33,8 @@
 #define STS_IO_REQUEST_MAX 512		/* the GET request, with the host */
 #define STS_IO_ERROR_MAX 320
 
-/* The head of both lists; it is the first member of each entry. */
+/* A list link. It is the first member of each lookup and fetch, so a
+   pointer to the link is a pointer to its entry. */
 struct sts_link {
 	struct sts_link *prev, *next;
 };
@@ -338,9 +339,9 @@ static void fetch_finish(struct sts_fetch *f, int status)
 }
 
 /*
- * Stores why the fetch failed as the io's last error, prefixed with the
- * policy host and, once an address was tried, that address; then ends the
- * fetch with status.
+ * Stores why the fetch failed as the io's last error and ends the fetch
+ * with status. The text starts with the policy host, and with the address
+ * once one was tried.
  */
 __attribute__((format(printf, 3, 4)))
 static void fetch_fail(struct sts_fetch *f, int status, const char *fmt, ...)
@@ -408,6 +409,12 @@ static void fetch_read_cb(struct stream *s, const char *data, size_t len,
 /*
  * The connection ended. After a close by the server the bytes go to the
  * resolver, whose parser decides whether the response was complete.
+ *
+ * XXX: the stream reports a TLS close_notify and a bare TCP close both as
+ * BASE_EEOF, so an attacker who injects a TCP close can cut short a body
+ * that the server delimits by closing (no Content-Length, not chunked).
+ * Bodies with either framing are checked by the parser. A policy cut
+ * short is mostly invalid or stricter; a shorter max_age is possible.
  */
 static void fetch_error_cb(struct stream *s, int err, void *arg)
 {
@@ -544,7 +551,11 @@ static void fetch_addr_text(const struct sockaddr_storage *ss, char *out,
 
 /*
  * Connects to the next address. A connection that fails moves on to the
- * next address; after the last one the fetch fails with the last error.
+ * next address, and after the last one the fetch fails with its error.
+ *
+ * XXX: there is no timer per connection attempt, only the fetch's, so an
+ * address that drops SYN packets uses up the whole time limit and the
+ * next address is never tried.
  */
 static void fetch_connect_next(struct sts_fetch *f)
 {

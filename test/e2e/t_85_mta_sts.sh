@@ -1,11 +1,12 @@
 # MTA-STS (RFC 8461) against the sts-* domains of the test network and its
-# policy host: enforce, testing and no policy; an MX host outside the
-# policy; fetches that fail (404, redirect, wrong Content-Type, a body over
-# 64 KiB, a certificate for another name); a new policy id; a cached
-# policy that survives a restart while the policy host is down; and the
-# `mxlock sts show|forget` commands. Changes to the shared test network
-# (DNS records, policy files, the policy host) are undone on exit, also
-# when a check fails.
+# policy host. The cases are enforce, testing, no policy, and an MX host
+# outside the policy. Fetches fail on a 404, a redirect, a wrong
+# Content-Type, a body over 64 KiB and a certificate for another name.
+# A new policy id brings a new policy, a cached policy survives a restart
+# while the policy host is down, and `mxlock sts show|forget` work while
+# the daemon runs. Changes to the shared test network (DNS records,
+# policy files, the policy host) are undone on exit, also when a check
+# fails.
 . "$(dirname "$0")/lib.sh"
 
 ENFORCE=sts-enforce.plain.test
@@ -33,16 +34,19 @@ restore_testnet() {
 }
 trap 'restore_testnet >"$T/restore.log" 2>&1; cleanup' EXIT
 
-mxlock_config may "state_dir: $T/state
-limits:
+# lib.sh puts the policy cache in $T/state.
+mxlock_config may 'limits:
   timeouts:
-    connect: 5"
+    connect: 5'
 
 # Restarts mxlock, which also empties its DNS cache, so that records
 # changed with dns-set are seen at once. The policy cache in state_dir
-# stays.
+# stays. Connection ids start again at 1, so the log so far moves to
+# $T/mxlock.earlier.log.
 mxlock_restart() {
 	mxlock_stop
+	cat "$T/mxlock.log" >>"$T/mxlock.earlier.log"
+	: >"$T/mxlock.log"
 	mxlock_start
 }
 
@@ -56,20 +60,23 @@ policy_requests() {
 LAST_LINE=""
 LAST_CONN=""
 LAST_SWAKS=""
+LAST_MARKER=""
 
 # expect DOMAIN STATUS DETAIL_REGEX [MX_NAME]
 # Sends one message to a new recipient at DOMAIN and checks its summary
 # line: the status and DETAIL_REGEX. With MX_NAME the message must have
 # reached that MX host; with status deferred it must be stored nowhere.
-# Leaves the summary line in LAST_LINE and its connection id in LAST_CONN.
+# Leaves the summary line in LAST_LINE, its connection id in LAST_CONN,
+# the swaks transcript in LAST_SWAKS and the body text in LAST_MARKER.
 expect() {
-	local domain=$1 status=$2 detail=$3 mx=${4:-} marker rcpt i
+	local domain=$1 status=$2 detail=$3 mx=${4:-} marker rcpt
 	marker=$(new_marker)
+	LAST_MARKER=$marker
 	rcpt="u$RANDOM$RANDOM@$domain"
 	LAST_SWAKS=$(send_mail --from a@client.test --to "$rcpt" \
 		--header "Subject: $marker" --body "$marker")
 	LAST_LINE=""
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		LAST_LINE=$(grep -F "event=recipient " "$T/mxlock.log" |
 			grep -F "to=\"$rcpt\"" | tail -n 1)
 		[ -n "$LAST_LINE" ] && break
@@ -100,8 +107,8 @@ assert_conn_log() {
 		fail "$LAST_CONN logged no line matching: $1"
 }
 
-# The policy of ID: the summary line says mta-sts, and the policy line
-# says where it came from.
+# Checks that the session of the last message logged an MTA-STS policy
+# that applies, with this mode, id and source.
 assert_sts_policy() {
 	local domain=$1 mode=$2 id=$3 source=$4
 	assert_conn_log "event=sts-policy domain=$domain applies=yes mode=$mode id=$id source=$source "
@@ -112,10 +119,10 @@ assert_sts_policy() {
 assert_skipped() {
 	local name=$1 id=$2
 	assert_conn_log "event=mx-skipped mx=$name policy=mta-sts reason=\"MX host $name does not match the MTA-STS policy \\(id $id\\)\""
-	! grep -qF "mx=$name[" "$T/mxlock.log" || fail "mxlock connected to $name"
+	! grep -qF "mx=${name}[" "$T/mxlock.log" || fail "mxlock connected to $name"
 }
 
-# Checks that the fetch for domain failed and the log says why.
+# Checks that the fetch for domain failed, with a reason matching $2.
 assert_fetch_failed() {
 	local domain=$1 why=$2
 	assert_conn_log "event=sts-fetch-failed domain=$domain id=[^ ]+ reason=\"policy fetch failed: [^\"]*($why)"
@@ -146,8 +153,8 @@ grep -qE '451 4\.7\.5' "$LAST_SWAKS" || fail "sts-wrongcert: the client did not 
 
 expect "$FORGED" sent 'relay=mx.sts-forged.plain.test\[127.0.28.5\]:25 .*verified=yes policy=mta-sts ' sts-forged
 assert_skipped forged.other.plain.test 20261204c
-ls "$MAIL_DIR/sts-forged-mx5/"*.json >/dev/null 2>&1 &&
-	fail "the MX host outside the policy stored a message"
+! grep -rqlF "$LAST_MARKER" "$MAIL_DIR/sts-forged-mx5" 2>/dev/null ||
+	fail "the MX host outside the policy stored the message"
 
 expect sts-testing.plain.test sent 'relay=mx.sts-testing.plain.test\[127.0.28.6\]:25 .*policy=mta-sts ' sts-testing
 assert_sts_policy sts-testing.plain.test testing 20261204d fetched
