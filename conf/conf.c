@@ -824,13 +824,36 @@ static int listen_port_parse(struct loader *ld, const struct node *n,
 	return rc;
 }
 
-static const struct key_rule listen_rules[] = {
-	{ "address", listen_address_parse, 0 },
-	{ "port", listen_port_parse, 0 },
+static int listen_mode_parse(struct loader *ld, const struct node *n,
+			     const char *key, void *field)
+{
+	static const char *const names[] = { "relay", "transparent" };
+	struct conf_listen *l = field;
+	int index;
+
+	index = name_get(ld, n, key, names, ARRAY_LEN(names),
+			 "relay or transparent");
+	if (index < 0)
+		return index;
+	l->mode = index == 0 ? CONF_LISTEN_RELAY : CONF_LISTEN_TRANSPARENT;
+	return 0;
+}
+
+enum listen_key {
+	LISTEN_ADDRESS,
+	LISTEN_PORT,
+	LISTEN_MODE,
+	LISTEN_KEY_COUNT,
+};
+
+static const struct key_rule listen_rules[LISTEN_KEY_COUNT] = {
+	[LISTEN_ADDRESS] = { "address", listen_address_parse, 0 },
+	[LISTEN_PORT] = { "port", listen_port_parse, 0 },
+	[LISTEN_MODE] = { "mode", listen_mode_parse, 0 },
 };
 
 static const struct section listen_section = {
-	"a 'listen' entry", "listen.", listen_rules, 2,
+	"a 'listen' entry", "listen.", listen_rules, LISTEN_KEY_COUNT,
 };
 
 static int listen_entry_parse(struct loader *ld, const struct node *item,
@@ -847,7 +870,8 @@ static int listen_entry_parse(struct loader *ld, const struct node *item,
 	rc = map_walk(ld, item, &listen_section, &entries[index], seen);
 	if (rc)
 		return rc;
-	for (size_t r = 0; r < listen_section.count; r++)
+	/* mode is optional: relay unless the entry says otherwise. */
+	for (size_t r = LISTEN_ADDRESS; r <= LISTEN_PORT; r++)
 		if (seen[r] == NULL)
 			return fail(ld, item, "this '%s' entry has no '%s'",
 				    key, listen_rules[r].name);
@@ -1171,24 +1195,25 @@ static int dns_parse(struct loader *ld, const struct node *n, const char *key,
 
 /* ---- tls ---- */
 
-/* Opens the file now, so a missing CA bundle stops the start. */
-static int ca_file_parse(struct loader *ld, const struct node *n,
-			 const char *key, void *field)
+/*
+ * Opens the file now, so a missing file stops the start, and stores a copy
+ * of its path in *out. what names the expected content for messages.
+ */
+static int readable_file_get(struct loader *ld, const struct node *n,
+			     const char *key, const char *what, char **out)
 {
-	struct conf *conf = field;
 	struct stat st;
 	bool regular;
 	char *copy;
 	int fd;
 	int rc;
 
-	rc = expect_scalar(ld, n, key, "the path of a CA bundle");
+	rc = expect_scalar(ld, n, key, what);
 	if (rc)
 		return rc;
 	if (n->length == 0)
-		return fail(ld, n,
-			    "'%s' is empty; remove it or give the path of a CA bundle",
-			    key);
+		return fail(ld, n, "'%s' is empty; remove it or give %s", key,
+			    what);
 
 	fd = open(n->value, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -1203,9 +1228,37 @@ static int ca_file_parse(struct loader *ld, const struct node *n,
 	copy = strdup(n->value);
 	if (copy == NULL)
 		return fail_nomem(ld);
-	free(conf->tls_ca_file);
-	conf->tls_ca_file = copy;
+	free(*out);
+	*out = copy;
 	return 0;
+}
+
+static int ca_file_parse(struct loader *ld, const struct node *n,
+			 const char *key, void *field)
+{
+	struct conf *conf = field;
+
+	return readable_file_get(ld, n, key, "the path of a CA bundle",
+				 &conf->tls_ca_file);
+}
+
+static int server_cert_parse(struct loader *ld, const struct node *n,
+			     const char *key, void *field)
+{
+	struct conf *conf = field;
+
+	return readable_file_get(ld, n, key,
+				 "the path of a PEM certificate chain",
+				 &conf->tls_server_cert);
+}
+
+static int server_key_parse(struct loader *ld, const struct node *n,
+			    const char *key, void *field)
+{
+	struct conf *conf = field;
+
+	return readable_file_get(ld, n, key, "the path of a PEM private key",
+				 &conf->tls_server_key);
 }
 
 static int min_version_parse(struct loader *ld, const struct node *n,
@@ -1222,19 +1275,48 @@ static int min_version_parse(struct loader *ld, const struct node *n,
 	return 0;
 }
 
-static const struct key_rule tls_rules[] = {
-	{ "ca_file", ca_file_parse, 0 },
-	{ "min_version", min_version_parse, 0 },
+enum tls_key {
+	TLS_CA_FILE,
+	TLS_MIN_VERSION,
+	TLS_SERVER_CERT,
+	TLS_SERVER_KEY,
+	TLS_KEY_COUNT,
+};
+
+static const struct key_rule tls_rules[TLS_KEY_COUNT] = {
+	[TLS_CA_FILE] = { "ca_file", ca_file_parse, 0 },
+	[TLS_MIN_VERSION] = { "min_version", min_version_parse, 0 },
+	[TLS_SERVER_CERT] = { "server_cert", server_cert_parse, 0 },
+	[TLS_SERVER_KEY] = { "server_key", server_key_parse, 0 },
 };
 
 static const struct section tls_section = {
-	"'tls'", "tls.", tls_rules, 2,
+	"'tls'", "tls.", tls_rules, TLS_KEY_COUNT,
 };
 
+/* The certificate and its key only work together: both or neither. */
 static int tls_parse(struct loader *ld, const struct node *n, const char *key,
 		     void *field)
 {
-	return section_parse(ld, n, key, &tls_section, field);
+	const struct node *seen[CONF_KEYS_MAX];
+	const struct node *cert, *priv;
+	int rc;
+
+	rc = expect_map(ld, n, key);
+	if (rc == 0)
+		rc = map_walk(ld, n, &tls_section, field, seen);
+	if (rc)
+		return rc;
+
+	cert = seen[TLS_SERVER_CERT];
+	priv = seen[TLS_SERVER_KEY];
+	if (cert != NULL && priv == NULL)
+		return fail(ld, cert,
+			    "'tls.server_cert' is set but 'tls.server_key' is not; give both, or neither to turn STARTTLS toward clients off");
+	if (priv != NULL && cert == NULL)
+		return fail(ld, priv,
+			    "'tls.server_key' is set but 'tls.server_cert' is not; give both, or neither to turn STARTTLS toward clients off");
+	return 0;
 }
 
 /* ---- policy ---- */
@@ -1701,6 +1783,58 @@ static int log_parse(struct loader *ld, const struct node *n, const char *key,
 	return section_parse(ld, n, key, &log_section, field);
 }
 
+/* ---- transparent ---- */
+
+static const char *const unmatched_names[] = {
+	[CONF_UNMATCHED_REROUTE] = "reroute",
+	[CONF_UNMATCHED_DEFER] = "defer",
+	[CONF_UNMATCHED_PASSTHROUGH] = "passthrough",
+};
+
+static int unmatched_parse(struct loader *ld, const struct node *n,
+			   const char *key, void *field)
+{
+	struct conf *conf = field;
+	int index;
+
+	index = name_get(ld, n, key, unmatched_names,
+			 ARRAY_LEN(unmatched_names),
+			 "reroute, defer or passthrough");
+	if (index < 0)
+		return index;
+	conf->transparent_unmatched = (enum conf_unmatched)index;
+	return 0;
+}
+
+/* A firewall mark is 32 bits; 0 means "no mark". */
+static int mark_parse(struct loader *ld, const struct node *n,
+		      const char *key, void *field)
+{
+	uint64_t value;
+	int rc;
+
+	rc = integer_get(ld, n, key, 0, UINT32_MAX, &value);
+	if (rc == 0)
+		*(uint32_t *)field = (uint32_t)value;
+	return rc;
+}
+
+static const struct key_rule transparent_rules[] = {
+	{ "unmatched", unmatched_parse, 0 },
+	{ "mark", mark_parse, offsetof(struct conf, transparent_mark) },
+};
+
+static const struct section transparent_section = {
+	"'transparent'", "transparent.", transparent_rules,
+	ARRAY_LEN(transparent_rules),
+};
+
+static int transparent_parse(struct loader *ld, const struct node *n,
+			     const char *key, void *field)
+{
+	return section_parse(ld, n, key, &transparent_section, field);
+}
+
 /* ---- state_dir ---- */
 
 /*
@@ -1742,6 +1876,7 @@ enum root_key {
 	ROOT_LIMITS,
 	ROOT_LOG,
 	ROOT_STATE_DIR,
+	ROOT_TRANSPARENT,
 	ROOT_KEY_COUNT,
 };
 
@@ -1755,6 +1890,7 @@ static const struct key_rule root_rules[ROOT_KEY_COUNT] = {
 	[ROOT_LIMITS] = { "limits", limits_parse, 0 },
 	[ROOT_LOG] = { "log", log_parse, 0 },
 	[ROOT_STATE_DIR] = { "state_dir", state_dir_parse, 0 },
+	[ROOT_TRANSPARENT] = { "transparent", transparent_parse, 0 },
 };
 
 static const struct section root_section = {
@@ -1879,6 +2015,8 @@ void conf_free(struct conf *conf)
 	free(conf->clients);
 	free(conf->dns_servers);
 	free(conf->tls_ca_file);
+	free(conf->tls_server_cert);
+	free(conf->tls_server_key);
 	rules_free(conf->rules, conf->rule_count);
 	free(conf->state_dir);
 	free(conf);
@@ -1932,6 +2070,21 @@ bool conf_client_allowed(const struct conf *conf, const struct sockaddr *addr)
 	/* A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d. */
 	return IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr) &&
 	       networks_contain(conf, AF_INET, sin6.sin6_addr.s6_addr + 12);
+}
+
+const char *conf_unmatched_name(enum conf_unmatched unmatched)
+{
+	if ((unsigned)unmatched >= ARRAY_LEN(unmatched_names))
+		return "unknown";
+	return unmatched_names[unmatched];
+}
+
+bool conf_has_transparent(const struct conf *conf)
+{
+	for (size_t i = 0; i < conf->listen_count; i++)
+		if (conf->listen[i].mode == CONF_LISTEN_TRANSPARENT)
+			return true;
+	return false;
 }
 
 const char *conf_level_name(enum conf_level level)

@@ -45,9 +45,27 @@ enum conf_log_level {
 	CONF_LOG_DEBUG,
 };
 
+/* How a listener learns where the client's mail goes. */
+enum conf_listen_mode {
+	CONF_LISTEN_RELAY,		/* the client uses mxlock as relay host */
+	CONF_LISTEN_TRANSPARENT,	/* the firewall redirected the client's
+					   port 25 connection (REDIRECT or
+					   TPROXY) to mxlock */
+};
+
+/* What a transparent session does when the original destination is no MX
+   host of the recipient domain. */
+enum conf_unmatched {
+	CONF_UNMATCHED_REROUTE,		/* deliver to the domain's MX hosts */
+	CONF_UNMATCHED_DEFER,		/* answer 451 */
+	CONF_UNMATCHED_PASSTHROUGH,	/* deliver to the original destination
+					   when the policy does not require TLS */
+};
+
 struct conf_listen {
 	char address[64];	/* IPv4 or IPv6 literal, no brackets */
 	uint16_t port;
+	enum conf_listen_mode mode;
 };
 
 /* One allowed client network in CIDR form. */
@@ -103,6 +121,14 @@ struct conf {
 
 	char *tls_ca_file;			/* NULL: none configured */
 	int tls_min_version;			/* 12 (TLS 1.2) or 13 */
+	char *tls_server_cert;			/* PEM chain for STARTTLS toward
+						   clients; NULL: no STARTTLS */
+	char *tls_server_key;			/* its PEM private key; set
+						   exactly when the chain is */
+
+	enum conf_unmatched transparent_unmatched;
+	uint32_t transparent_mark;		/* SO_MARK of outbound sockets;
+						   0: none */
 
 	enum conf_level policy_default;	/* none, may, encrypt, dane,
 					   dane-only, verify or secure */
@@ -132,6 +158,12 @@ void conf_free(struct conf *conf);
 
 /* Returns true when the client address falls inside an allowed network. */
 bool conf_client_allowed(const struct conf *conf, const struct sockaddr *addr);
+
+/* Returns the name as written in the file ("reroute", "passthrough"). */
+const char *conf_unmatched_name(enum conf_unmatched unmatched);
+
+/* Returns true when at least one listener has mode transparent. */
+bool conf_has_transparent(const struct conf *conf);
 
 /* Returns the level's name as written in the file ("may", "dane-only"). */
 const char *conf_level_name(enum conf_level level);

@@ -153,12 +153,90 @@ static void reply_ehlo(struct client *c, bool extended)
 		client_reply(c, line);
 		return;
 	}
-	/* No DSN: a relay without a queue cannot send the notices it promises. */
+	/*
+	 * No DSN: a relay without a queue cannot send the notices it
+	 * promises. RFC 3207 section 4.2: no STARTTLS once TLS is active.
+	 */
 	snprintf(line, sizeof(line),
 		 "250-%s\r\n250-PIPELINING\r\n250-SIZE %" PRIu64 "\r\n"
-		 "250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
-		 c->srv->conf->hostname, c->srv->conf->limits.max_message_size);
+		 "250-8BITMIME\r\n250-SMTPUTF8\r\n%s250 ENHANCEDSTATUSCODES\r\n",
+		 c->srv->conf->hostname, c->srv->conf->limits.max_message_size,
+		 c->srv->tls_server != NULL && !c->tls ? "250-STARTTLS\r\n" : "");
 	client_reply(c, line);
+}
+
+static void tls_done(struct stream *s, int status, void *arg)
+{
+	struct client *c = arg;
+	const struct stream_tls_info *info = stream_tls(s);
+
+	if (status < 0 || info == NULL) {
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=client-tls-failed client=%s error=\"%s\"",
+			 c->peer, base_strerror(status));
+		client_close(c);
+		return;
+	}
+	c->tls = true;
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=client-tls client=%s tls=%s cipher=%s", c->peer,
+		 info->version, info->cipher);
+
+	/* RFC 3207 section 4.2: forget what the client said before TLS,
+	   the EHLO argument included; it must send EHLO again. */
+	c->greeted = false;
+	c->helo[0] = '\0';
+	client_txn_reset(c);
+	c->state = CLIENT_COMMAND;
+	client_resume(c);
+}
+
+/*
+ * Runs after the 220 reply to STARTTLS was queued and the STARTTLS line
+ * consumed. Commands the client pipelined behind STARTTLS arrived in
+ * plaintext; executing them as if they came over TLS is the command
+ * injection of CVE-2011-0411, so they are dropped (RFC 3207 section 4).
+ */
+static void begin_tls(struct client *c)
+{
+	int rc;
+
+	if (c->in.len > 0 || c->discard_line)
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=starttls-pipelined client=%s bytes=%zu action=discarded",
+			 c->peer, c->in.len);
+	base_buf_consume(&c->in, c->in.len);
+	c->discard_line = false;
+
+	client_pause(c);
+	uv_timer_start(&c->timer, on_timeout, c->srv->conf->limits.timeouts.tls, 0);
+	rc = stream_starttls_server(c->stream, c->srv->tls_server, tls_done, c);
+	if (rc < 0) {
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=client-tls-failed client=%s error=\"%s\"",
+			 c->peer, base_strerror(rc));
+		client_close(c);
+	}
+}
+
+static void handle_starttls(struct client *c)
+{
+	if (c->srv->tls_server == NULL) {
+		/* Not advertised: no certificate in tls.server_cert. */
+		client_reply(c, "502 5.5.1 STARTTLS not available\r\n");
+		return;
+	}
+	if (c->tls) {
+		client_reply(c, "503 5.5.1 TLS already active\r\n");
+		return;
+	}
+	if (c->has_mail) {
+		client_reply(c, "503 5.5.1 Mail transaction in progress\r\n");
+		return;
+	}
+	client_reply(c, "220 2.0.0 Ready to start TLS\r\n");
+	/* process_input starts the handshake once this line is consumed. */
+	c->state = CLIENT_TLS;
 }
 
 /* Checks MAIL parameters and stores them in the form sent upstream. */
@@ -291,6 +369,9 @@ static void dispatch(struct client *c, const struct smtp_cmd *cmd)
 		c->quitting = true;
 		client_reply(c, "221 2.0.0 Bye\r\n");
 		return;
+	case SMTP_VERB_STARTTLS:
+		handle_starttls(c);
+		return;
 	case SMTP_VERB_VRFY:
 		client_reply(c, "252 2.5.0 Cannot verify the address; send mail to it\r\n");
 		return;
@@ -366,6 +447,10 @@ static void process_input(struct client *c)
 		}
 		if (!next_line(c))
 			return;
+		if (c->state == CLIENT_TLS) {
+			begin_tls(c);
+			return;
+		}
 		/* The command timeout runs per complete command, so a client
 		   sending one byte at a time cannot hold the session. */
 		arm_timer(c);

@@ -28,6 +28,7 @@ enum client_state {
 	CLIENT_DATA,		/* streaming message bytes to the MX */
 	CLIENT_DISCARD,		/* reading message bytes that go nowhere */
 	CLIENT_FINAL,		/* end of data sent, MX reply awaited */
+	CLIENT_TLS,		/* 220 to STARTTLS sent, TLS handshake runs */
 	CLIENT_CLOSING,
 };
 
@@ -57,6 +58,7 @@ struct client {
 	bool quitting;
 	bool reading;
 	bool output_blocked;		/* paused: the client reads no replies */
+	bool tls;			/* the client connection uses TLS */
 	char peer[64];
 	char helo[256];
 

@@ -15,6 +15,7 @@
 #include "client_impl.h"
 #include "log.h"
 #include "mtasts/resolver.h"
+#include "sts_io.h"
 #include "policy.h"
 #include "server.h"
 #include "stream.h"
@@ -339,6 +340,19 @@ static void sts_from_verdict(const struct mtasts_verdict *v,
 	}
 }
 
+static void log_sts_fetch_failed(struct client *c,
+				 const struct mtasts_verdict *v,
+				 const char *reason)
+{
+	const char *io_error = sts_io_last_error(c->srv->sts_io);
+	char detail[300];
+
+	log_escape(io_error, strlen(io_error), detail, sizeof(detail));
+	log_conn(&c->srv->log, CONF_LOG_WARN, c->id,
+		 "event=sts-fetch-failed domain=%s id=%s reason=%s detail=%s",
+		 c->domain, v->id[0] ? v->id : "none", reason, detail);
+}
+
 static void log_sts(struct client *c, const struct mtasts_verdict *v)
 {
 	char reason[300];
@@ -347,9 +361,7 @@ static void log_sts(struct client *c, const struct mtasts_verdict *v)
 	if (v->source == MTASTS_SOURCE_CACHED_REFETCH_FAILED ||
 	    (v->source == MTASTS_SOURCE_NONE &&
 	     strncmp(v->reason, "policy fetch failed", 19) == 0))
-		log_conn(&c->srv->log, CONF_LOG_WARN, c->id,
-			 "event=sts-fetch-failed domain=%s id=%s reason=%s",
-			 c->domain, v->id[0] ? v->id : "none", reason);
+		log_sts_fetch_failed(c, v, reason);
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 		 "event=sts-policy domain=%s applies=%s mode=%s id=%s source=%s reason=%s",
 		 c->domain, v->applies ? "yes" : "no",

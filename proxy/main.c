@@ -123,6 +123,9 @@ static int start(struct server *srv)
 	int rc;
 
 	rc = tls_ctx_new(srv->conf, &srv->tls, err, sizeof(err));
+	if (rc == 0)
+		rc = tls_server_ctx_new(srv->conf, &srv->tls_server, err,
+					sizeof(err));
 	if (rc < 0) {
 		log_msg(&srv->log, CONF_LOG_ERROR, "event=tls-setup-failed error=\"%s\"", err);
 		return rc;
@@ -186,6 +189,7 @@ static int run(const struct conf *conf)
 	uv_walk(srv.loop, close_walk_cb, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	tls_ctx_free(srv.tls);
+	tls_ctx_free(srv.tls_server);
 	mtasts_cache_close(srv.sts_cache);
 	uv_loop_close(srv.loop);
 	log_msg(&srv.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
@@ -193,17 +197,24 @@ static int run(const struct conf *conf)
 }
 
 /* Loads the TLS settings once, as `run` would, so config-test catches a
-   CA file that exists but holds no usable certificate. */
+   CA file that exists but holds no usable certificate, and a server key
+   that does not belong to the server certificate. */
 static int check_tls(const struct conf *conf)
 {
 	struct tls_ctx *tls = NULL;
 	char err[CONF_ERR_MAX];
+	int rc;
 
-	if (tls_ctx_new(conf, &tls, err, sizeof(err)) < 0) {
+	rc = tls_ctx_new(conf, &tls, err, sizeof(err));
+	tls_ctx_free(tls);
+	tls = NULL;
+	if (rc == 0)
+		rc = tls_server_ctx_new(conf, &tls, err, sizeof(err));
+	tls_ctx_free(tls);
+	if (rc < 0) {
 		fprintf(stderr, "mxlock: %s: %s\n", conf->path, err);
 		return 1;
 	}
-	tls_ctx_free(tls);
 	return 0;
 }
 

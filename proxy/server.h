@@ -23,7 +23,8 @@ struct server {
 	uv_loop_t *loop;
 	const struct conf *conf;
 	struct dns *dns;
-	struct tls_ctx *tls;
+	struct tls_ctx *tls;		/* client side, toward MX hosts */
+	struct tls_ctx *tls_server;	/* STARTTLS toward clients; NULL: off */
 	struct log log;
 	uint64_t next_conn_id;
 	unsigned conn_count;

@@ -5,9 +5,9 @@
  * buffers: a 16 KiB read buffer (only while reading), the ciphertext that
  * wolfSSL has not read yet, and the ciphertext wolfSSL produced before
  * uv_write takes it. wolfSSL never touches the socket, because its I/O
- * callbacks work on those buffers. Only client TLS is built so far, but
- * the handshake step uses wolfSSL_negotiate, so a server-side WOLFSSL fits
- * the same structure.
+ * callbacks work on those buffers. The handshake step uses
+ * wolfSSL_negotiate, so the client side (toward MX hosts) and the server
+ * side (toward clients, stream_starttls_server) share it.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -45,6 +45,7 @@ enum stream_tls_state {
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
 	bool has_ca;		/* tls.ca_file was loaded */
+	bool server;		/* mxlock is the TLS server (toward clients) */
 };
 
 /* One uv_write; data is owned by the request and freed in its callback. */
@@ -88,6 +89,7 @@ struct stream {
 	int verify_error;	/* first error the verify callback saw */
 	int verify_depth;
 	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
+	bool tls_server;	/* the handshake is the server side */
 	struct stream_tls_info info;
 };
 
@@ -229,6 +231,79 @@ int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
 	}
 
 	rc = tls_ctx_configure(t, conf, err, errlen);
+	if (rc < 0) {
+		tls_ctx_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+/* Loads the certificate chain and key that mxlock presents to clients. */
+static int tls_server_configure(struct tls_ctx *t, const struct conf *conf,
+				char *err, size_t errlen)
+{
+	int version = conf->tls_min_version == 13 ? WOLFSSL_TLSV1_3 :
+		      WOLFSSL_TLSV1_2;
+
+	if (wolfSSL_CTX_SetMinVersion(t->ctx, version) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set the minimum TLS version");
+		return BASE_ETLS;
+	}
+	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx,
+			conf->tls_server_cert) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "tls.server_cert %s: loading the "
+			 "certificate chain failed: check that the file "
+			 "contains PEM certificates, leaf first",
+			 conf->tls_server_cert);
+		return BASE_EINVAL;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, conf->tls_server_key,
+			WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "tls.server_key %s: loading the private "
+			 "key failed: check that the file contains a PEM key",
+			 conf->tls_server_key);
+		return BASE_EINVAL;
+	}
+	if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "tls.server_key %s does not belong to "
+			 "the certificate in tls.server_cert %s",
+			 conf->tls_server_key, conf->tls_server_cert);
+		return BASE_EINVAL;
+	}
+	/* Clients are not asked for a certificate. */
+	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	return 0;
+}
+
+int tls_server_ctx_new(const struct conf *conf, struct tls_ctx **out,
+		       char *err, size_t errlen)
+{
+	struct tls_ctx *t;
+	int rc;
+
+	*out = NULL;
+	if (conf->tls_server_cert == NULL || conf->tls_server_key == NULL)
+		return 0;
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "wolfSSL_Init failed");
+		return BASE_ETLS;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return BASE_ENOMEM;
+	}
+	t->server = true;
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (t->ctx == NULL) {
+		free(t);
+		snprintf(err, errlen, "cannot create the wolfSSL context");
+		return BASE_ENOMEM;
+	}
+
+	rc = tls_server_configure(t, conf, err, errlen);
 	if (rc < 0) {
 		tls_ctx_free(t);
 		return rc;
@@ -697,9 +772,14 @@ static bool stream_leaf_has_name(WOLFSSL_X509 *leaf, const char *name)
 
 static void stream_tls_fill_info(struct stream *s)
 {
-	WOLFSSL_X509 *leaf = stream_peer_leaf(s);
+	WOLFSSL_X509 *leaf;
 
 	stream_tls_version(s);
+	/* Clients send no certificate: there is nothing to verify. */
+	if (s->tls_server)
+		return;
+
+	leaf = stream_peer_leaf(s);
 	stream_tls_pkix(s, leaf);
 	s->info.name_match = leaf != NULL && s->name[0] != '\0' &&
 			     stream_leaf_has_name(leaf, s->name);
@@ -988,35 +1068,20 @@ static int stream_tls_setup(struct stream *s, struct tls_ctx *ctx,
 	}
 
 	s->ssl = ssl;
+	s->tls_server = ctx->server;
 	s->has_ca = ctx->has_ca;
 	s->verify_error = 0;
 	memset(&s->info, 0, sizeof(s->info));
 	return 0;
 }
 
-int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
-		    const char *name, stream_done_cb cb, void *arg)
+/* Enters the handshake state and runs its first step; cb runs later. */
+static int stream_handshake_begin(struct stream *s, stream_done_cb cb,
+				  void *arg)
 {
 	int rc;
 
-	if (s->closing)
-		return BASE_ECANCELED;
-	if (s->failed)
-		return s->failed;
-	if (s->tls_state != STREAM_PLAIN || s->reading || ctx == NULL)
-		return BASE_EINVAL;
-	if (name != NULL && strlen(name) >= sizeof(s->name))
-		return BASE_EINVAL;
-
-	rc = stream_check_injection(s);
-	if (rc < 0)
-		return rc;
-	rc = stream_tls_setup(s, ctx, sni);
-	if (rc < 0)
-		return rc;
-	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
-
-	/* Sending the ClientHello cannot finish the handshake or run cb. */
+	/* The first step cannot finish the handshake or run cb. */
 	s->tls_state = STREAM_HANDSHAKE;
 	rc = stream_uv_read_start(s);
 	if (rc == 0)
@@ -1030,6 +1095,56 @@ int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 	s->done_cb = cb;
 	s->done_arg = arg;
 	return 0;
+}
+
+int stream_starttls_server(struct stream *s, struct tls_ctx *ctx,
+			   stream_done_cb cb, void *arg)
+{
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->failed)
+		return s->failed;
+	if (s->tls_state != STREAM_PLAIN || s->reading || ctx == NULL ||
+	    !ctx->server)
+		return BASE_EINVAL;
+
+	/*
+	 * Unlike the client side, bytes waiting in the socket are expected:
+	 * a client may send its ClientHello as soon as it reads the 220.
+	 * Plaintext read before the 220 is the caller's to discard.
+	 */
+	rc = stream_tls_setup(s, ctx, NULL);
+	if (rc < 0)
+		return rc;
+	s->name[0] = '\0';
+	return stream_handshake_begin(s, cb, arg);
+}
+
+int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
+		    const char *name, stream_done_cb cb, void *arg)
+{
+	int rc;
+
+	if (s->closing)
+		return BASE_ECANCELED;
+	if (s->failed)
+		return s->failed;
+	if (s->tls_state != STREAM_PLAIN || s->reading || ctx == NULL ||
+	    ctx->server)
+		return BASE_EINVAL;
+	if (name != NULL && strlen(name) >= sizeof(s->name))
+		return BASE_EINVAL;
+
+	rc = stream_check_injection(s);
+	if (rc < 0)
+		return rc;
+	rc = stream_tls_setup(s, ctx, sni);
+	if (rc < 0)
+		return rc;
+	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
+	return stream_handshake_begin(s, cb, arg);
 }
 
 const struct stream_tls_info *stream_tls(const struct stream *s)

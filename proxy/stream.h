@@ -53,6 +53,16 @@ int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
 		size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
+/*
+ * Server-side TLS settings for STARTTLS toward clients: the chain in
+ * tls.server_cert, the key in tls.server_key and the minimum version.
+ * Stores NULL in *out and returns 0 when conf sets no certificate. Returns
+ * a negative base_err code with a message in err when a file does not
+ * load or the key does not belong to the certificate.
+ */
+int tls_server_ctx_new(const struct conf *conf, struct tls_ctx **out,
+		       char *err, size_t errlen);
+
 /* A new unconnected stream on loop. Returns 0 or a negative base_err code. */
 int stream_new(uv_loop_t *loop, struct stream **out);
 
@@ -93,6 +103,16 @@ size_t stream_write_pending(const struct stream *s);
  */
 int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 		    const char *name, stream_done_cb cb, void *arg);
+
+/*
+ * Starts the server side of a TLS handshake with a client that received
+ * the 220 reply to its STARTTLS. ctx comes from tls_server_ctx_new.
+ * Reading must be stopped; plaintext the owner read before is its own to
+ * discard. cb gets 0 when the handshake finished or a negative base_err
+ * code. Reads resume only after stream_read_start.
+ */
+int stream_starttls_server(struct stream *s, struct tls_ctx *ctx,
+			   stream_done_cb cb, void *arg);
 
 /*
  * Stores the certificates the server sent, leaf first, as DER in out (at

@@ -105,8 +105,10 @@ static void summarize(const struct conf *c, char *buf, size_t size)
 	buf[0] = '\0';
 	append(buf, size, "listen=");
 	for (size_t i = 0; i < c->listen_count; i++)
-		append(buf, size, "%s:%u,", c->listen[i].address,
-		       c->listen[i].port);
+		append(buf, size, "%s:%u%s,", c->listen[i].address,
+		       c->listen[i].port,
+		       c->listen[i].mode == CONF_LISTEN_TRANSPARENT ?
+		       "/transparent" : "");
 	append(buf, size, " clients=");
 	for (size_t i = 0; i < c->client_count; i++)
 		append_network(buf, size, &c->clients[i]);
@@ -134,6 +136,12 @@ static void summarize(const struct conf *c, char *buf, size_t size)
 	       (unsigned long long)t->dns, (unsigned long long)t->connect,
 	       (unsigned long long)t->greeting, (unsigned long long)t->tls,
 	       (unsigned long long)t->reply, (unsigned long long)t->final);
+	append(buf, size, " server_cert=%s server_key=%s",
+	       c->tls_server_cert ? c->tls_server_cert : "(none)",
+	       c->tls_server_key ? c->tls_server_key : "(none)");
+	append(buf, size, " unmatched=%s mark=%u",
+	       conf_unmatched_name(c->transparent_unmatched),
+	       (unsigned)c->transparent_mark);
 	append(buf, size, " state_dir=%s", c->state_dir);
 	append_rules(buf, size, c);
 	append(buf, size, " log=%s ", log_names[c->log_level]);
@@ -157,6 +165,9 @@ static const struct valid_case valid_cases[] = {
 		" trust_ad=false probe=(root) ",
 		" dane=true insecure_mx=false mta_sts=true ",
 		" state_dir=/var/lib/mxlock rules= log=info ",
+	} },
+	{ "empty mapping gives TLS server and transparent defaults", "{}\n", {
+		" server_cert=(none) server_key=(none) unmatched=reroute mark=0 ",
 	} },
 	{ "listen takes IPv4 and IPv6", "listen:\n"
 	  "  - address: 127.0.0.2\n    port: 25\n"
@@ -197,6 +208,22 @@ static const struct valid_case valid_cases[] = {
 	} },
 	{ "min_version may be quoted", "tls: {min_version: '1.2'}\n", {
 		"tls=12 ",
+	} },
+	{ "tls server certificate and key", "tls:\n  server_cert: /etc/hostname\n"
+	  "  server_key: /etc/hosts\n", {
+		" server_cert=/etc/hostname server_key=/etc/hosts ",
+	} },
+	{ "listen mode relay and transparent", "listen:\n"
+	  "  - {address: 127.0.0.1, port: 10025, mode: relay}\n"
+	  "  - {address: '::', port: 10026, mode: transparent}\n", {
+		"listen=127.0.0.1:10025,:::10026/transparent, ",
+	} },
+	{ "transparent settings", "transparent:\n  unmatched: passthrough\n"
+	  "  mark: 4294967295\n", {
+		" unmatched=passthrough mark=4294967295 ",
+	} },
+	{ "transparent unmatched defer", "transparent: {unmatched: defer, mark: 0}\n", {
+		" unmatched=defer mark=0 ",
 	} },
 	{ "policy none", "policy:\n  default: none\n", { "policy=none " } },
 	{ "policy encrypt", "policy:\n  default: 'encrypt'\n", {
@@ -379,11 +406,11 @@ static const struct broken_case broken_cases[] = {
 	  "2:1", "second YAML document" },
 	{ "unknown top-level key", "log: {level: info}\nlisen: []\n", "2:1",
 	  "unknown key 'lisen' in the top level; expected one of: listen, clients, "
-	  "hostname, dns, tls, policy, limits, log, state_dir" },
+	  "hostname, dns, tls, policy, limits, log, state_dir, transparent" },
 	{ "unknown nested key", "limits:\n  timeouts:\n    datta: 5\n", "3:5",
 	  "unknown key 'datta' in 'limits.timeouts'; expected one of: command, data," },
 	{ "unknown listen entry key", "listen:\n  - address: 127.0.0.1\n    prot: 25\n",
-	  "3:5", "unknown key 'prot' in a 'listen' entry; expected one of: address, port" },
+	  "3:5", "unknown key 'prot' in a 'listen' entry; expected one of: address, port, mode" },
 	{ "duplicate top-level key", "log: {level: info}\nhostname: a.example\n"
 	  "log: {level: warn}\n", "3:1",
 	  "duplicate key 'log' in the top level (first at line 1, column 1)" },
@@ -561,6 +588,34 @@ static const struct broken_case broken_cases[] = {
 	{ "min_version 1.1", "tls: {min_version: 1.1}\n", "1:20",
 	  "'tls.min_version' must be 1.2 or 1.3, found '1.1'" },
 	{ "min_version 1.20", "tls: {min_version: 1.20}\n", "1:20", "must be 1.2 or 1.3" },
+	{ "server_cert without server_key", "tls:\n  min_version: 1.2\n"
+	  "  server_cert: /etc/hostname\n", "3:3",
+	  "'tls.server_cert' is set but 'tls.server_key' is not; give both, or neither" },
+	{ "server_key without server_cert", "tls: {server_key: /etc/hostname}\n", "1:7",
+	  "'tls.server_key' is set but 'tls.server_cert' is not; give both, or neither" },
+	{ "server_cert missing", "tls:\n  server_cert: /nonexistent/cert.pem\n"
+	  "  server_key: /etc/hostname\n", "2:16",
+	  "'tls.server_cert' '/nonexistent/cert.pem' cannot be read: No such file or directory" },
+	{ "server_key is a folder", "tls: {server_cert: /etc/hostname, server_key: /tmp}\n",
+	  "1:47", "'tls.server_key' '/tmp' is not a regular file" },
+	{ "server_cert empty", "tls: {server_cert: '', server_key: /etc/hostname}\n",
+	  "1:20", "'tls.server_cert' is empty; remove it or give the path of a PEM certificate chain" },
+
+	/* listen mode and transparent */
+	{ "listen mode unknown", "listen:\n  - {address: 127.0.0.1, port: 25, mode: redirect}\n",
+	  "2:42", "'listen.mode' must be relay or transparent, found 'redirect'" },
+	{ "listen mode without port", "listen:\n  - {address: 127.0.0.1, mode: transparent}\n",
+	  "2:5", "this 'listen' entry has no 'port'" },
+	{ "transparent unmatched unknown", "transparent:\n  unmatched: drop\n", "2:14",
+	  "'transparent.unmatched' must be reroute, defer or passthrough, found 'drop'" },
+	{ "transparent mark too large", "transparent: {mark: 4294967296}\n", "1:21",
+	  "'transparent.mark' must be from 0 to 4294967295" },
+	{ "transparent mark negative", "transparent: {mark: -1}\n", "1:21",
+	  "'transparent.mark' must not be negative" },
+	{ "transparent unknown key", "transparent: {user: mxlock}\n", "1:15",
+	  "unknown key 'user' in 'transparent'; expected one of: unmatched, mark" },
+	{ "transparent is a list", "transparent: [reroute]\n", "1:14",
+	  "'transparent' must be a mapping of settings, found a list" },
 
 	/* policy */
 	{ "policy default secure", "policy: {default: secure}\n", "1:19",
