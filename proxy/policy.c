@@ -193,7 +193,7 @@ void policy_for_host(const struct policy *p, const struct route *route,
 		apply_dane(p, h, out);
 		return;
 	}
-	if (p->has_sts && !(p->rule != NULL)) {
+	if (p->has_sts) {
 		apply_sts(p, h, out);
 		return;
 	}

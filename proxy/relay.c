@@ -23,7 +23,7 @@ static void release_dot(struct relay_data *r, bool line_ends_bare,
 	r->held_dot = false;
 }
 
-/* Ends the current line; crlf tells whether it ended in CRLF. */
+/* Ends the current line; crlf is true when it ended in CRLF. */
 static void end_line(struct relay_data *r, bool crlf, char *out, size_t *o)
 {
 	if (r->held_dot) {
