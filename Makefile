@@ -47,7 +47,7 @@ build/san/mxlock: $(SAN_OBJ) build/san/obj/proxy/main.o
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 build/san/test_%: test/unit/test_%.c $(SAN_OBJ)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c %.o,$^) $(PKG_LIBS) -lcmocka
 
 san: build/san/mxlock
 

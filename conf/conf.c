@@ -870,7 +870,7 @@ static int listen_entry_parse(struct loader *ld, const struct node *item,
 	rc = map_walk(ld, item, &listen_section, &entries[index], seen);
 	if (rc)
 		return rc;
-	/* mode is optional: relay unless the entry says otherwise. */
+	/* mode is optional and relay unless the entry sets it. */
 	for (size_t r = LISTEN_ADDRESS; r <= LISTEN_PORT; r++)
 		if (seen[r] == NULL)
 			return fail(ld, item, "this '%s' entry has no '%s'",

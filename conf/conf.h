@@ -45,7 +45,7 @@ enum conf_log_level {
 	CONF_LOG_DEBUG,
 };
 
-/* How a listener learns where the client's mail goes. */
+/* Listener mode: how the client's connection reached mxlock. */
 enum conf_listen_mode {
 	CONF_LISTEN_RELAY,		/* the client uses mxlock as relay host */
 	CONF_LISTEN_TRANSPARENT,	/* the firewall redirected the client's
@@ -53,7 +53,7 @@ enum conf_listen_mode {
 					   TPROXY) to mxlock */
 };
 
-/* What a transparent session does when the original destination is no MX
+/* Action of a transparent session whose original destination is no MX
    host of the recipient domain. */
 enum conf_unmatched {
 	CONF_UNMATCHED_REROUTE,		/* deliver to the domain's MX hosts */

@@ -1,7 +1,9 @@
 /*
  * Client session, connection side: greeting, line framing, command
- * dispatch, the replies mxlock gives itself, timeouts and closing. The
- * transaction toward the MX lives in client_txn.c.
+ * dispatch, STARTTLS toward the client (RFC 3207), the replies mxlock
+ * gives itself, timeouts and closing. The transaction toward the MX lives
+ * in client_txn.c, the start of a transparent session in
+ * client_transparent.c.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -182,8 +184,8 @@ static void tls_done(struct stream *s, int status, void *arg)
 		 "event=client-tls client=%s tls=%s cipher=%s", c->peer,
 		 info->version, info->cipher);
 
-	/* RFC 3207 section 4.2: forget what the client said before TLS,
-	   the EHLO argument included; it must send EHLO again. */
+	/* RFC 3207 section 4.2: discard what the client sent before TLS,
+	   the EHLO argument included, so it must send EHLO again. */
 	c->greeted = false;
 	c->helo[0] = '\0';
 	client_txn_reset(c);
@@ -194,7 +196,7 @@ static void tls_done(struct stream *s, int status, void *arg)
 /*
  * Runs after the 220 reply to STARTTLS was queued and the STARTTLS line
  * consumed. Commands the client pipelined behind STARTTLS arrived in
- * plaintext; executing them as if they came over TLS is the command
+ * plaintext. Executing them as if they came over TLS is the command
  * injection of CVE-2011-0411, so they are dropped (RFC 3207 section 4).
  */
 static void begin_tls(struct client *c)
@@ -506,12 +508,24 @@ static void refuse(struct server *srv, struct stream *stream, uint64_t id,
 		stream_close(stream);
 }
 
-int client_start(struct server *srv, struct stream *stream)
+void client_greet(struct client *c)
+{
+	char line[300];
+
+	snprintf(line, sizeof(line), "220 %s ESMTP mxlock\r\n",
+		 c->srv->conf->hostname);
+	client_reply(c, line);
+	c->wait = CLIENT_WAIT_NONE;
+	c->state = CLIENT_COMMAND;
+	client_resume(c);
+}
+
+int client_start(struct server *srv, struct stream *stream,
+		 const struct conf_listen *listener)
 {
 	struct sockaddr_storage sa;
 	struct client *c;
 	char peer[64];
-	char line[300];
 	uint64_t id = ++srv->next_conn_id;
 
 	stream_peer(stream, peer, sizeof(peer), &sa);
@@ -548,10 +562,10 @@ int client_start(struct server *srv, struct stream *stream)
 	log_conn(&srv->log, CONF_LOG_INFO, id, "event=connect client=%s", peer);
 	stream_nodelay(stream);
 	stream_set_handler(stream, &handler, c);
-	snprintf(line, sizeof(line), "220 %s ESMTP mxlock\r\n", srv->conf->hostname);
-	client_reply(c, line);
-	c->state = CLIENT_COMMAND;
-	client_resume(c);
+	if (listener->mode == CONF_LISTEN_TRANSPARENT)
+		client_transparent_start(c, listener);
+	else
+		client_greet(c);
 	return 0;
 }
 

@@ -9,15 +9,19 @@
 
 #include <stdint.h>
 
+struct conf_listen;
 struct server;
 struct stream;
 
 /*
- * Starts a session on an accepted stream (ownership passes to the
- * session). Returns 0 or a negative base_err code (the stream is then
+ * Starts a session on a stream accepted by listener (ownership passes to
+ * the session). On a transparent listener the session first connects to
+ * the original destination and greets the client only once it sent a 220
+ * greeting. Returns 0 or a negative base_err code (the stream is then
  * closed).
  */
-int client_start(struct server *srv, struct stream *stream);
+int client_start(struct server *srv, struct stream *stream,
+		 const struct conf_listen *listener);
 
 /* Closes every open session of srv, at shutdown. */
 void client_close_all(struct server *srv);

@@ -7,15 +7,18 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "base/buf.h"
+#include "conf/conf.h"
 #include "outcome.h"
 #include "relay.h"
 #include "route.h"
 #include "smtp_cmd.h"
 
 struct mtasts_req;
+struct transparent_probe;
 
 #define CLIENT_INPUT_MAX (SMTP_CMD_LINE_MAX_EXT * 8)
 #define CLIENT_OUTPUT_MAX (64 * 1024)	/* unread replies before pausing */
@@ -35,6 +38,8 @@ enum client_state {
 /* What the pending command waits for from the upstream session. */
 enum client_wait {
 	CLIENT_WAIT_NONE,
+	CLIENT_WAIT_PROBE,		/* transparent: the original
+					   destination's greeting */
 	CLIENT_WAIT_ROUTE,
 	CLIENT_WAIT_STS,		/* the MTA-STS policy lookup */
 	CLIENT_WAIT_READY,
@@ -91,6 +96,13 @@ struct client {
 	bool sts_rechecked;		/* RFC 8461 section 5.1 check done */
 	struct upstream *up;
 	bool up_dirty;			/* the MX holds a transaction: RSET */
+	/* Transparent interception. */
+	bool transparent;		/* came in on a transparent listener */
+	struct sockaddr_storage original; /* where the client was going */
+	char original_text[80];		/* "192.0.2.7:25", for logs */
+	struct transparent_probe *probe; /* greeted connection to it, until
+					    the first delivery */
+
 	uint64_t t_txn;			/* ms: first RCPT */
 	uint64_t t_routed;
 	uint64_t t_ready;
@@ -99,11 +111,16 @@ struct client {
 };
 
 /* client.c */
+void client_greet(struct client *c);	/* 220, then reads commands */
 void client_reply(struct client *c, const char *line);
 void client_reply_outcome(struct client *c, const struct outcome *o);
 void client_resume(struct client *c);
 void client_pause(struct client *c);
 void client_close(struct client *c);
+
+/* client_transparent.c */
+void client_transparent_start(struct client *c,
+			      const struct conf_listen *listener);
 
 /* client_txn.c */
 void client_txn_reset(struct client *c);

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "server.h"
 #include "stream.h"
+#include "transparent.h"
 #include "upstream.h"
 
 #define CLIENT_HIGH_WATER (256 * 1024)
@@ -303,24 +304,124 @@ static void route_done(void *arg, enum route_status status, struct route *route)
 	deliver(c, route, NULL);
 }
 
+/*
+ * Starts the upstream session for route under policy. With at_original
+ * the route begins at the transparent original destination, and the
+ * probe's greeted connection to it is used when it is still open.
+ */
+static void start_upstream(struct client *c, struct route *route,
+			   const struct policy *policy, bool at_original)
+{
+	struct stream *greeted = NULL;
+	struct outcome o;
+	int rc;
+
+	if (at_original)
+		greeted = transparent_probe_take(c->probe);
+	else
+		transparent_probe_free(c->probe);
+	c->probe = NULL;
+
+	c->wait = CLIENT_WAIT_READY;
+	if (greeted != NULL)
+		rc = upstream_adopt(c->srv, c->id, route, policy, greeted,
+				    &hooks, c, &c->up);
+	else
+		rc = upstream_new(c->srv, c->id, route, policy, &hooks, c,
+				  &c->up);
+	if (rc < 0) {
+		c->up = NULL;
+		outcome_set(&o, OUTCOME_LOCAL_ERROR, NULL);
+		fail_txn(c, &o);
+	}
+}
+
+/*
+ * Applies transparent.unmatched when the original destination is no MX
+ * host of the domain. Passthrough never applies where the policy
+ * requires TLS, because no MX host name applies to the original
+ * destination's certificate. Such mail is deferred instead.
+ */
+static void deliver_unmatched(struct client *c, struct route *route,
+			      const struct policy *policy)
+{
+	enum conf_unmatched action = c->srv->conf->transparent_unmatched;
+	bool tls_required = transparent_requires_tls(policy, route);
+	struct route *direct = NULL;
+	char detail[400];
+	struct outcome o;
+
+	if (action == CONF_UNMATCHED_PASSTHROUGH && tls_required)
+		action = CONF_UNMATCHED_DEFER;
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=transparent-unmatched original=%s domain=%s action=%s tls-required=%s",
+		 c->original_text, c->domain, conf_unmatched_name(action),
+		 tls_required ? "yes" : "no");
+
+	if (action == CONF_UNMATCHED_REROUTE) {
+		start_upstream(c, route, policy, false);
+		return;
+	}
+	route_free(route);
+	if (action == CONF_UNMATCHED_DEFER) {
+		snprintf(detail, sizeof(detail),
+			 "original destination %s is no MX host of %s",
+			 c->original_text, c->domain);
+		outcome_set(&o, OUTCOME_POLICY_SKIP, detail);
+		fail_txn(c, &o);
+		return;
+	}
+	if (transparent_route_passthrough(c->domain,
+					  (struct sockaddr *)&c->original,
+					  &direct) < 0) {
+		outcome_set(&o, OUTCOME_LOCAL_ERROR, NULL);
+		fail_txn(c, &o);
+		return;
+	}
+	start_upstream(c, direct, policy, true);
+}
+
+/*
+ * Transparent delivery: the original destination must be a validated
+ * address of an MX host of the domain. That host is tried first, and its
+ * name is the one DANE and MTA-STS verify.
+ */
+static void deliver_transparent(struct client *c, struct route *route,
+				const struct policy *policy)
+{
+	bool reroute = c->srv->conf->transparent_unmatched ==
+		       CONF_UNMATCHED_REROUTE;
+	size_t host, addr;
+
+	if (!transparent_match(route, (struct sockaddr *)&c->original, &host,
+			       &addr)) {
+		deliver_unmatched(c, route, policy);
+		return;
+	}
+	/* Other MX hosts replace this one only under reroute. */
+	transparent_route_focus(route, host, addr, reroute);
+	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+		 "event=transparent-match original=%s domain=%s mx=%s",
+		 c->original_text, c->domain, route->hosts[0].name);
+	start_upstream(c, route, policy, true);
+}
+
 /* Starts the upstream session for route under the policy now known. */
 static void deliver(struct client *c, struct route *route,
 		    const struct policy_sts *sts)
 {
 	struct policy policy;
-	struct outcome o;
 
 	policy_decide(c->srv->conf, route, sts, (int64_t)time(NULL), &policy);
 	log_policy(c, route, &policy);
 	c->sts_enforced = policy.has_sts && policy.sts.mode == POLICY_STS_ENFORCE;
 	snprintf(c->policy_name, sizeof(c->policy_name), "%s",
 		 policy.has_sts ? "mta-sts" : conf_level_name(policy.level));
-	c->wait = CLIENT_WAIT_READY;
-	if (upstream_new(c->srv, c->id, route, &policy, &hooks, c, &c->up) < 0) {
-		c->up = NULL;
-		outcome_set(&o, OUTCOME_LOCAL_ERROR, NULL);
-		fail_txn(c, &o);
+	if (c->transparent) {
+		deliver_transparent(c, route, &policy);
+		return;
 	}
+	start_upstream(c, route, &policy, false);
 }
 
 /* Copies an MTA-STS verdict's policy into the policy step's form. */
@@ -724,6 +825,8 @@ void client_txn_close(struct client *c, bool mid_message)
 	c->sts_req = NULL;
 	route_free(c->pending_route);
 	c->pending_route = NULL;
+	transparent_probe_free(c->probe);
+	c->probe = NULL;
 	/* Without the final dot and a QUIT, the MX drops a partial message. */
 	if (mid_message)
 		upstream_abort(c->up);

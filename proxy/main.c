@@ -17,6 +17,7 @@
 #include "sts_io.h"
 #include "server.h"
 #include "stream.h"
+#include "transparent.h"
 
 #define MXLOCK_VERSION "0.1.0"
 
@@ -117,6 +118,34 @@ static void probe_done(void *arg, bool secure, const char *detail)
 		name, detail);
 }
 
+/*
+ * A mark that cannot be set would fail every delivery, so it stops the
+ * start. Without a mark, a redirect on mxlock's own host loops back to
+ * mxlock unless the firewall exempts its user, so a warning is logged.
+ */
+static int check_transparent(struct server *srv)
+{
+	const struct conf *conf = srv->conf;
+	char err[CONF_ERR_MAX];
+	int rc;
+
+	if (conf->transparent_mark != 0) {
+		rc = transparent_mark_check(conf->transparent_mark, err,
+					    sizeof(err));
+		if (rc < 0) {
+			log_msg(&srv->log, CONF_LOG_ERROR,
+				"event=transparent-setup-failed error=\"%s\"", err);
+			return rc;
+		}
+	}
+	if (conf_has_transparent(conf) && conf->transparent_mark == 0)
+		log_msg(&srv->log, CONF_LOG_WARN,
+			"event=transparent-no-mark hint=\"set transparent.mark and "
+			"exclude that mark in the firewall rule, or exclude mxlock's "
+			"user, or its own connections loop back to it\"");
+	return 0;
+}
+
 static int start(struct server *srv)
 {
 	char err[CONF_ERR_MAX];
@@ -139,6 +168,9 @@ static int start(struct server *srv)
 	if (dns_probe(srv->dns, srv->conf->dns_probe, probe_done, srv) < 0)
 		log_msg(&srv->log, CONF_LOG_WARN, "event=dns-probe-failed");
 	rc = start_sts(srv);
+	if (rc < 0)
+		return rc;
+	rc = check_transparent(srv);
 	if (rc < 0)
 		return rc;
 	rc = server_listen(srv);
@@ -197,7 +229,7 @@ static int run(const struct conf *conf)
 }
 
 /* Loads the TLS settings once, as `run` would, so config-test catches a
-   CA file that exists but holds no usable certificate, and a server key
+   CA file that exists but contains no usable certificate, and a server key
    that does not belong to the server certificate. */
 static int check_tls(const struct conf *conf)
 {

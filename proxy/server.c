@@ -1,4 +1,8 @@
-/* Listeners: accept connections and start a client session on each. */
+/*
+ * Listeners: accept connections and start a client session on each. A
+ * transparent listener's socket gets IP_TRANSPARENT before its bind, so
+ * TPROXY can deliver connections for foreign addresses to it.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +11,12 @@
 #include "client.h"
 #include "server.h"
 #include "stream.h"
+#include "transparent.h"
 
 static void on_connection(uv_stream_t *listener, int status)
 {
-	struct server *srv = listener->data;
+	struct server_listener *l = listener->data;
+	struct server *srv = l->srv;
 	struct stream *stream;
 	int err;
 
@@ -25,12 +31,30 @@ static void on_connection(uv_stream_t *listener, int status)
 			base_strerror(err));
 		return;
 	}
-	client_start(srv, stream);
+	client_start(srv, stream, l->conf);
 }
 
-static int listen_one(struct server *srv, const struct conf_listen *l,
-		      uv_tcp_t *tcp)
+/*
+ * Without IP_TRANSPARENT only REDIRECT works on this listener; TPROXY
+ * needs the option, so its absence is logged and the start goes on.
+ */
+static void transparent_setup(struct server *srv, const struct conf_listen *l,
+			      uv_tcp_t *tcp, int family)
 {
+	int rc = transparent_listener_setup(tcp, family);
+
+	if (rc == 0)
+		return;
+	log_msg(&srv->log, CONF_LOG_WARN,
+		"event=tproxy-unavailable address=%s port=%u error=\"%s\" "
+		"hint=\"REDIRECT works; TPROXY needs CAP_NET_ADMIN for IP_TRANSPARENT\"",
+		l->address, l->port, base_strerror(rc));
+}
+
+static int listen_one(struct server *srv, struct server_listener *listener)
+{
+	const struct conf_listen *l = listener->conf;
+	uv_tcp_t *tcp = &listener->tcp;
 	struct sockaddr_storage sa;
 	int err;
 
@@ -38,6 +62,14 @@ static int listen_one(struct server *srv, const struct conf_listen *l,
 		err = uv_ip6_addr(l->address, l->port, (struct sockaddr_in6 *)&sa);
 	else
 		err = uv_ip4_addr(l->address, l->port, (struct sockaddr_in *)&sa);
+	if (err == 0)
+		err = uv_tcp_init_ex(srv->loop, tcp, sa.ss_family);
+	if (err == 0) {
+		tcp->data = listener;
+		srv->listener_count++;	/* server_stop closes it */
+	}
+	if (err == 0 && l->mode == CONF_LISTEN_TRANSPARENT)
+		transparent_setup(srv, l, tcp, sa.ss_family);
 	if (err == 0)
 		err = uv_tcp_bind(tcp, (struct sockaddr *)&sa,
 				  sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
@@ -49,8 +81,9 @@ static int listen_one(struct server *srv, const struct conf_listen *l,
 			l->address, l->port, uv_strerror(err));
 		return BASE_ESYS;
 	}
-	log_msg(&srv->log, CONF_LOG_INFO, "event=listen address=%s port=%u",
-		l->address, l->port);
+	log_msg(&srv->log, CONF_LOG_INFO, "event=listen address=%s port=%u mode=%s",
+		l->address, l->port,
+		l->mode == CONF_LISTEN_TRANSPARENT ? "transparent" : "relay");
 	return 0;
 }
 
@@ -62,10 +95,11 @@ int server_listen(struct server *srv)
 	if (srv->listeners == NULL)
 		return BASE_ENOMEM;
 	for (size_t i = 0; i < conf->listen_count; i++) {
-		uv_tcp_init(srv->loop, &srv->listeners[i]);
-		srv->listeners[i].data = srv;
-		srv->listener_count++;
-		if (listen_one(srv, &conf->listen[i], &srv->listeners[i]) < 0)
+		struct server_listener *l = &srv->listeners[i];
+
+		l->srv = srv;
+		l->conf = &conf->listen[i];
+		if (listen_one(srv, l) < 0)
 			return BASE_ESYS;
 	}
 	return 0;
@@ -73,7 +107,8 @@ int server_listen(struct server *srv)
 
 static void listener_closed(uv_handle_t *h)
 {
-	struct server *srv = h->data;
+	struct server_listener *l = h->data;
+	struct server *srv = l->srv;
 
 	if (--srv->listener_count == 0) {
 		free(srv->listeners);
@@ -85,6 +120,9 @@ void server_stop(struct server *srv)
 {
 	size_t count = srv->listener_count;
 
-	for (size_t i = 0; i < count; i++)
-		uv_close((uv_handle_t *)&srv->listeners[i], listener_closed);
+	for (size_t i = 0; i < count; i++) {
+		uv_handle_t *h = (uv_handle_t *)&srv->listeners[i].tcp;
+
+		uv_close(h, listener_closed);
+	}
 }

@@ -19,6 +19,13 @@ struct mtasts_cache;
 struct sts_io;
 struct tls_ctx;
 
+/* One listening socket and the listen entry it came from. */
+struct server_listener {
+	uv_tcp_t tcp;
+	struct server *srv;
+	const struct conf_listen *conf;
+};
+
 struct server {
 	uv_loop_t *loop;
 	const struct conf *conf;
@@ -28,7 +35,7 @@ struct server {
 	struct log log;
 	uint64_t next_conn_id;
 	unsigned conn_count;
-	uv_tcp_t *listeners;
+	struct server_listener *listeners;
 	size_t listener_count;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;

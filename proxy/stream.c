@@ -320,7 +320,9 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	free(ctx);
 }
 
-int stream_new(uv_loop_t *loop, struct stream **out)
+/* family AF_UNSPEC leaves the socket to connect or accept time. */
+static int stream_create(uv_loop_t *loop, unsigned family,
+			 struct stream **out)
 {
 	struct stream *s;
 	int rc;
@@ -330,7 +332,7 @@ int stream_new(uv_loop_t *loop, struct stream **out)
 	if (s == NULL)
 		return BASE_ENOMEM;
 
-	rc = uv_tcp_init(loop, &s->tcp);
+	rc = uv_tcp_init_ex(loop, &s->tcp, family);
 	if (rc < 0) {
 		free(s);
 		return stream_uv_err(rc);
@@ -342,6 +344,37 @@ int stream_new(uv_loop_t *loop, struct stream **out)
 
 	base_buf_init(&s->in, STREAM_IN_MAX);
 	base_buf_init(&s->out, STREAM_OUT_MAX);
+	*out = s;
+	return 0;
+}
+
+int stream_new(uv_loop_t *loop, struct stream **out)
+{
+	return stream_create(loop, AF_UNSPEC, out);
+}
+
+int stream_new_marked(uv_loop_t *loop, int family, uint32_t mark,
+		      struct stream **out)
+{
+	struct stream *s;
+	int fd, rc;
+
+	if (mark == 0)
+		return stream_new(loop, out);
+
+	/* libuv would create the socket at connect time, too late for the
+	   mark, so it is created now. */
+	rc = stream_create(loop, (unsigned)family, &s);
+	if (rc < 0)
+		return rc;
+	rc = uv_fileno((const uv_handle_t *)&s->tcp, &fd);
+	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark,
+				  sizeof(mark)) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		stream_close(s);
+		return stream_uv_err(rc);
+	}
 	*out = s;
 	return 0;
 }
@@ -1172,6 +1205,26 @@ void stream_peer(const struct stream *s, char *out, size_t outlen,
 		out[0] = '\0';
 	if (sa != NULL)
 		*sa = ss;
+}
+
+int stream_fileno(const struct stream *s, int *fd)
+{
+	uv_os_fd_t out;
+
+	if (uv_fileno((const uv_handle_t *)&s->tcp, &out) < 0)
+		return BASE_EINVAL;
+	*fd = out;
+	return 0;
+}
+
+int stream_local(const struct stream *s, struct sockaddr_storage *sa)
+{
+	int len = sizeof(*sa);
+
+	memset(sa, 0, sizeof(*sa));
+	if (uv_tcp_getsockname(&s->tcp, (struct sockaddr *)sa, &len) < 0)
+		return BASE_EINVAL;
+	return 0;
 }
 
 void stream_nodelay(struct stream *s)

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -65,6 +66,15 @@ int tls_server_ctx_new(const struct conf *conf, struct tls_ctx **out,
 
 /* A new unconnected stream on loop. Returns 0 or a negative base_err code. */
 int stream_new(uv_loop_t *loop, struct stream **out);
+
+/*
+ * A new unconnected stream whose socket for family (AF_INET or AF_INET6)
+ * carries the firewall mark mark (SO_MARK, which needs CAP_NET_ADMIN), so
+ * firewall rules can tell mxlock's own connections apart. mark 0 is
+ * stream_new. Returns 0 or a negative base_err code.
+ */
+int stream_new_marked(uv_loop_t *loop, int family, uint32_t mark,
+		      struct stream **out);
 
 /*
  * Accepts a pending connection on server into a new stream. Returns 0 or a
@@ -128,6 +138,12 @@ const struct stream_tls_info *stream_tls(const struct stream *s);
 /* Peer and local addresses as "addr" text; "" when unknown. */
 void stream_peer(const struct stream *s, char *out, size_t outlen,
 		 struct sockaddr_storage *sa);
+
+/* Stores the socket descriptor in *fd. Returns 0 or BASE_EINVAL. */
+int stream_fileno(const struct stream *s, int *fd);
+
+/* Stores the local address. Returns 0 or BASE_EINVAL. */
+int stream_local(const struct stream *s, struct sockaddr_storage *sa);
 
 /* Disables Nagle's algorithm (TCP_NODELAY). */
 void stream_nodelay(struct stream *s);

@@ -431,20 +431,31 @@ static void on_connect(struct stream *s, int status, void *arg)
 		host_failed(up, OUTCOME_CONNECT_FAILED, "read failed");
 }
 
-static void connect_addr(struct upstream *up, const struct route_host *host,
-			 const struct route_addr *addr)
+/* Names the host and address of this attempt, for logs and replies. */
+static void set_peer(struct upstream *up, const struct route_host *host,
+		     const struct route_addr *addr)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&addr->sa;
 	const void *raw = sa->sa_family == AF_INET ?
 		(const void *)&((const struct sockaddr_in *)sa)->sin_addr :
 		(const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-	int err;
 
 	snprintf(up->host, sizeof(up->host), "%s", host->name);
 	inet_ntop(sa->sa_family, raw, up->address, sizeof(up->address));
 	up->t_begin = uv_now(up->srv->loop);
+}
 
-	err = stream_new(up->srv->loop, &up->stream);
+static void connect_addr(struct upstream *up, const struct route_host *host,
+			 const struct route_addr *addr)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&addr->sa;
+	int err;
+
+	set_peer(up, host, addr);
+	/* The mark lets the firewall exempt mxlock's own port 25 traffic
+	   from a transparent redirect back to mxlock. */
+	err = stream_new_marked(up->srv->loop, sa->sa_family,
+				up->srv->conf->transparent_mark, &up->stream);
 	if (err == 0)
 		err = stream_connect(up->stream, sa, on_connect, up);
 	if (err < 0) {
@@ -511,16 +522,16 @@ static void try_next(struct upstream *up)
 	up->hooks->on_ready(up->arg, &up->failure);
 }
 
-int upstream_new(struct server *srv, uint64_t conn, struct route *route,
-		 const struct policy *policy, const struct upstream_hooks *h,
-		 void *arg, struct upstream **out)
+static struct upstream *upstream_alloc(struct server *srv, uint64_t conn,
+				       struct route *route,
+				       const struct policy *policy,
+				       const struct upstream_hooks *h,
+				       void *arg)
 {
 	struct upstream *up = calloc(1, sizeof(*up));
 
-	if (up == NULL) {
-		route_free(route);
-		return BASE_ENOMEM;
-	}
+	if (up == NULL)
+		return NULL;
 	up->srv = srv;
 	up->conn = conn;
 	up->route = route;
@@ -531,9 +542,66 @@ int upstream_new(struct server *srv, uint64_t conn, struct route *route,
 	outcome_set(&up->failure, OUTCOME_NO_ADDRESS, route->domain);
 	uv_timer_init(srv->loop, &up->timer);
 	up->timer.data = up;
+	return up;
+}
 
+int upstream_new(struct server *srv, uint64_t conn, struct route *route,
+		 const struct policy *policy, const struct upstream_hooks *h,
+		 void *arg, struct upstream **out)
+{
+	struct upstream *up = upstream_alloc(srv, conn, route, policy, h, arg);
+
+	if (up == NULL) {
+		route_free(route);
+		return BASE_ENOMEM;
+	}
 	*out = up;
 	try_next(up);
+	return 0;
+}
+
+/* Continues on a connection that already received the 220 greeting. */
+static void adopt_stream(struct upstream *up, struct stream *stream)
+{
+	const struct route_host *host = &up->route->hosts[0];
+	char line[300];
+
+	set_peer(up, host, &host->addrs[0]);
+	up->t_greeted = up->t_begin;
+	up->addrs_tried = 1;
+	up->stream = stream;
+	stream_set_handler(stream, &handler, up);
+	set_state(up, UP_GREETING);
+	if (stream_read_start(stream) < 0) {
+		host_failed(up, OUTCOME_LOST, "read failed");
+		return;
+	}
+	snprintf(line, sizeof(line), "EHLO %s\r\n", up->srv->conf->hostname);
+	send_own(up, UP_EHLO, line, up->srv->conf->limits.timeouts.reply);
+}
+
+int upstream_adopt(struct server *srv, uint64_t conn, struct route *route,
+		   const struct policy *policy, struct stream *stream,
+		   const struct upstream_hooks *h, void *arg,
+		   struct upstream **out)
+{
+	struct upstream *up = upstream_alloc(srv, conn, route, policy, h, arg);
+
+	if (up == NULL) {
+		stream_close(stream);
+		route_free(route);
+		return BASE_ENOMEM;
+	}
+	*out = up;
+	if (route->host_count == 0 || route->hosts[0].addr_count == 0 ||
+	    !host_allowed(up, &route->hosts[0])) {
+		/* The policy excludes the host the client was going to. */
+		stream_close(stream);
+		up->host_index = 1;
+		try_next(up);
+		return 0;
+	}
+	adopt_stream(up, stream);
 	return 0;
 }
 

@@ -57,6 +57,18 @@ int upstream_new(struct server *srv, uint64_t conn, struct route *route,
 		 void *arg, struct upstream **out);
 
 /*
+ * Like upstream_new, but the first attempt goes over stream, a connection
+ * to the first address of route's first host that already received its
+ * 220 greeting (the transparent probe). Ownership of route and stream
+ * passes to the upstream, even on error. The next attempts, if any,
+ * connect as upstream_new does.
+ */
+int upstream_adopt(struct server *srv, uint64_t conn, struct route *route,
+		   const struct policy *policy, struct stream *stream,
+		   const struct upstream_hooks *h, void *arg,
+		   struct upstream **out);
+
+/*
  * Sends one command line (with CRLF); its reply arrives through on_reply.
  * Returns 0 or a negative base_err code.
  */

@@ -6,7 +6,7 @@
 set -eu
 
 BUILD_PKGS="build-essential pkg-config clang-14 libclang-rt-14-dev libuv1-dev libwolfssl-dev libc-ares-dev libyaml-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev"
-NET_PKGS="nsd unbound ldnsutils bind9-dnsutils postfix swaks libnet-ssleay-perl python3-aiosmtpd openssl iproute2 procps curl util-linux"
+NET_PKGS="nftables iptables nsd unbound ldnsutils bind9-dnsutils postfix swaks libnet-ssleay-perl python3-aiosmtpd openssl iproute2 procps curl util-linux"
 
 missing=""
 for pkg in $BUILD_PKGS $NET_PKGS; do

@@ -95,7 +95,8 @@ mxlock_start
 import smtplib, sys
 with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=10) as s:
     code, text = s.ehlo("client.test")
-    assert code == 250 and b"STARTTLS" not in text.upper(), text
+    assert code == 250, (code, text)
+    assert b"STARTTLS" not in text.upper(), text
     code, text = s.docmd("STARTTLS")
     print(code, text)
     assert code == 502, (code, text)

@@ -382,6 +382,12 @@ static void test_conf_example_file_loads(void **state)
 	assert_true(conf->policy_mta_sts);
 	assert_int_equal(conf->rule_count, 0);
 	assert_string_equal(conf->state_dir, "/var/lib/mxlock");
+	assert_null(conf->tls_server_cert);
+	assert_null(conf->tls_server_key);
+	assert_int_equal(conf->listen[0].mode, CONF_LISTEN_RELAY);
+	assert_false(conf_has_transparent(conf));
+	assert_int_equal(conf->transparent_unmatched, CONF_UNMATCHED_REROUTE);
+	assert_int_equal(conf->transparent_mark, 0);
 	conf_free(conf);
 }
 
