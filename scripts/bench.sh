@@ -44,6 +44,7 @@ SESSIONS_1M=4
 RUN_TIMEOUT=180
 
 SINK_ADDR=127.0.29.1
+POSTFIX_SINK_ADDR=127.0.29.2
 MXLOCK_ADDR=127.0.29.10
 HAPROXY_ADDR=127.0.29.11
 STUNNEL_ADDR=127.0.29.12
@@ -122,6 +123,7 @@ cleanup() {
         stop_pid "${RELAY_PID[$name]}"
     done
     [ -z "$SINK_PID" ] || stop_pid "$SINK_PID"
+    "$ROOT/scripts/bench/postfix-sink.sh" stop "$OUT/postfix-sink" > /dev/null 2>&1 || true
     "$ROOT/scripts/testnet.sh" stop "$NET" > /dev/null 2>&1 || true
 }
 
@@ -137,6 +139,7 @@ build_helpers() {
 # Starts the test network and publishes the sink under two names:
 # bench.signed.test (secure MX, TLSA 3 1 1 on the sink's key: DANE) and
 # bench.plain.test (unsigned zone, same MX host: no DANE, policy default).
+# bench-pf.plain.test has the Postfix sink as its MX.
 start_network() {
     local tlsa
     "$ROOT/scripts/testnet.sh" start "$NET" > "$OUT/testnet.log" 2>&1 \
@@ -149,6 +152,15 @@ start_network() {
     "$ROOT/scripts/testnet.sh" dns-set "$NET" _25._tcp.sink.signed.test TLSA "3 1 1 $tlsa"
     "$ROOT/scripts/testnet.sh" dns-set "$NET" bench.signed.test MX "10 sink.signed.test."
     "$ROOT/scripts/testnet.sh" dns-set "$NET" bench.plain.test MX "10 sink.signed.test."
+    "$ROOT/scripts/testnet/pki.sh" leaf "$PKI_DIR" pfsink.signed.test ec
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" pfsink.signed.test A "$POSTFIX_SINK_ADDR"
+    "$ROOT/scripts/testnet.sh" dns-set "$NET" bench-pf.plain.test MX "10 pfsink.signed.test."
+}
+
+start_postfix_sink() {
+    "$ROOT/scripts/bench/postfix-sink.sh" start "$OUT/postfix-sink" "$POSTFIX_SINK_ADDR" \
+        "$PKI_DIR/pfsink.signed.test.chain.pem" "$PKI_DIR/pfsink.signed.test.key" \
+        > "$OUT/postfix-sink.log" 2>&1 || die "the Postfix sink did not start; see $OUT/postfix-sink.log"
 }
 
 start_sink() {
@@ -277,10 +289,11 @@ path_relay() {
 path_addr() {
     case $1 in
     direct) echo "$SINK_ADDR" ;;
+    direct-postfix) echo "$POSTFIX_SINK_ADDR" ;;
     haproxy) echo "$HAPROXY_ADDR" ;;
     stunnel) echo "$STUNNEL_ADDR" ;;
     stunnel-noresume) echo "$STUNNEL_NORESUME_ADDR" ;;
-    mxlock | mxlock-dane) echo "$MXLOCK_ADDR" ;;
+    mxlock | mxlock-dane | mxlock-postfix) echo "$MXLOCK_ADDR" ;;
     esac
 }
 
@@ -288,6 +301,7 @@ path_addr() {
 path_rcpt() {
     case $1 in
     mxlock-dane) echo "user@bench.signed.test" ;;
+    mxlock-postfix) echo "user@bench-pf.plain.test" ;;
     *) echo "user@bench.plain.test" ;;
     esac
 }
@@ -386,6 +400,8 @@ run_floors() {
     record "$round" floor handshake_full_us "$(sed 's/.*us_per_handshake=\([0-9.]*\).*/\1/' <<< "$line")"
     line=$(taskset -c "$RELAY_CPU" "$BIN/tlsloop" handshake "$SINK_ADDR:465" "$HANDSHAKES" resumed)
     record "$round" floor handshake_resumed_us "$(sed 's/.*us_per_handshake=\([0-9.]*\).*/\1/' <<< "$line")"
+    line=$(taskset -c "$RELAY_CPU" "$BIN/tlsloop" hold "$SINK_ADDR:465" "$IDLE_SESSIONS")
+    record "$round" floor rss_kib_per_tls_session "$(sed 's/.*kib_per_session=\([0-9.]*\).*/\1/' <<< "$line")"
 }
 
 # Sends one message per mxlock path through an instance that logs at info
@@ -424,6 +440,7 @@ describe_machine() {
         echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
         echo "cpus=$CPUS"
+        echo "load_average_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"
         echo "kernel=$(uname -r)"
         echo "mxlock=$(cd "$ROOT" && git describe --always --dirty 2> /dev/null || echo unknown)"
         echo "wolfssl=$(dpkg-query -W -f='${Version}' libwolfssl35 2> /dev/null || pkg-config --modversion wolfssl)"
@@ -448,6 +465,7 @@ main() {
     log "starting the test network"
     start_network
     start_sink
+    start_postfix_sink
     write_haproxy_conf
     write_stunnel_conf stunnel "$STUNNEL_ADDR" yes
     write_stunnel_conf stunnel-noresume "$STUNNEL_NORESUME_ADDR" no
@@ -468,6 +486,9 @@ main() {
             run_load "$round" "$path" mib "$MIB" "$SESSIONS_1M" 1048576 ""
             run_latency "$round" "$path"
         done
+        # Latency against the Postfix sink, which stalls replies on Nagle.
+        run_latency "$round" direct-postfix
+        run_latency "$round" mxlock-postfix
         for relay in haproxy stunnel stunnel-noresume mxlock; do
             stop_relay "$relay"
         done
@@ -486,6 +507,7 @@ main() {
         run_floors "$round"
     done
 
+    echo "load_average_at_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
     "$PYTHON" "$ROOT/scripts/bench/report.py" "$OUT"
     log "done in $(( $(date +%s) - started )) s; results in $OUT/results.md and $OUT/results.csv"
 }

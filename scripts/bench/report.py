@@ -85,13 +85,18 @@ def figures(s):
         values[rival] = s.median(rival, "rss_kib_per_session_ehlo")
     values["haproxy"] = s.median("haproxy", "rss_kib_per_session_ehlo")
     rows.append(("RSS per idle session holding an upstream TLS session", "KiB", values,
-                 None, ""))
+                 s.median("floor", "rss_kib_per_tls_session"), "bare wolfSSL client session"))
 
     for pct in ("p50", "p99"):
         metric = f"latency_{pct}_us"
         values = {p: s.median_added(p, metric) for p, _ in COLUMNS}
         rows.append((f"Added latency {pct}, 1 session, 1 KiB, over direct", "us", values,
                      None, ""))
+    for pct in ("p50", "p99"):
+        metric = f"latency_{pct}_us"
+        values = {"mxlock": s.median_added("mxlock-postfix", metric, base="direct-postfix")}
+        rows.append((f"Added latency {pct} against the Postfix sink, over direct to it", "us",
+                     values, None, ""))
     return rows
 
 
@@ -136,9 +141,8 @@ def figures_table(rows):
                   fmt(ratio(mx, values.get("stunnel-noresume")), 2),
                   fmt(ratio(mx, floor), 2)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Floors: " + "; ".join(f"{name.split(',')[0].lower()}: {note}"
-                                       for name, _, _, floor, note in rows if note) + ".")
+    lines += ["", "Each floor is the cost of:", ""]
+    lines += [f"- {name}: {note}" for name, _, _, _, note in rows if note]
     return lines
 
 
@@ -170,6 +174,8 @@ def floor_lines(s):
         f"{fmt(s.median('floor', 'handshake_full_us'))} us; resumed: "
         f"{fmt(s.median('floor', 'handshake_resumed_us'))} us (TCP connect and the greeting "
         f"read included)",
+        f"- wolfSSL client session held open after its handshake: "
+        f"{fmt(s.median('floor', 'rss_kib_per_tls_session'))} KiB of RSS each",
     ]
 
 

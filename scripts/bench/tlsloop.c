@@ -8,6 +8,9 @@
  *   tlsloop handshake ADDR:PORT COUNT full|resumed
  *                                      handshakes against a server that
  *                                      starts TLS at once (sink -t)
+ *   tlsloop hold ADDR:PORT COUNT       open COUNT TLS sessions to such a
+ *                                      server and hold them: the RSS each
+ *                                      one adds
  *
  * Each prints one line of key=value pairs; CPU is this process's user plus
  * system time.
@@ -173,13 +176,89 @@ static int run_handshakes(const char *addr, long count, int resume)
 	return 0;
 }
 
+/* Returns this process's resident set size in KiB, or -1. */
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	}
+	fclose(f);
+	return kib;
+}
+
+static WOLFSSL *open_session(WOLFSSL_CTX *ctx, const struct sockaddr_in *sa)
+{
+	char greeting[256];
+	int fd = connect_to(sa);
+	WOLFSSL *ssl;
+
+	if (fd < 0)
+		return NULL;
+	ssl = wolfSSL_new(ctx);
+	if (ssl != NULL && wolfSSL_set_fd(ssl, fd) == WOLFSSL_SUCCESS &&
+	    wolfSSL_connect(ssl) == WOLFSSL_SUCCESS &&
+	    wolfSSL_read(ssl, greeting, sizeof(greeting)) > 0)
+		return ssl;
+	wolfSSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static int run_hold(const char *addr, long count)
+{
+	struct sockaddr_in sa;
+	WOLFSSL **held;
+	WOLFSSL_CTX *ctx;
+	long before, after, i;
+
+	if (parse_address(addr, &sa) < 0 || count <= 0) {
+		fprintf(stderr, "tlsloop: invalid address '%s' or count\n", addr);
+		return 2;
+	}
+	held = calloc((size_t)count, sizeof(*held));
+	wolfSSL_Init();
+	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (held == NULL || ctx == NULL)
+		return 1;
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+	/* One session first, so library set-up is not counted per session. */
+	wolfSSL_free(open_session(ctx, &sa));
+	before = rss_kib();
+	for (i = 0; i < count; i++) {
+		held[i] = open_session(ctx, &sa);
+		if (held[i] == NULL) {
+			fprintf(stderr, "tlsloop: session %ld with %s failed\n", i, addr);
+			return 1;
+		}
+	}
+	after = rss_kib();
+	printf("sessions=%ld kib_per_session=%.2f\n", count, (double)(after - before) / (double)count);
+	for (i = 0; i < count; i++) {
+		close(wolfSSL_get_fd(held[i]));
+		wolfSSL_free(held[i]);
+	}
+	free(held);
+	wolfSSL_CTX_free(ctx);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "aesgcm") == 0)
 		return run_aesgcm(atol(argv[2]));
 	if (argc == 5 && strcmp(argv[1], "handshake") == 0)
 		return run_handshakes(argv[2], atol(argv[3]), strcmp(argv[4], "resumed") == 0);
+	if (argc == 4 && strcmp(argv[1], "hold") == 0)
+		return run_hold(argv[2], atol(argv[3]));
 	fprintf(stderr, "usage: tlsloop aesgcm MIB\n"
-			"       tlsloop handshake ADDR:PORT COUNT full|resumed\n");
+			"       tlsloop handshake ADDR:PORT COUNT full|resumed\n"
+			"       tlsloop hold ADDR:PORT COUNT\n");
 	return 2;
 }
