@@ -16,6 +16,7 @@
 #include "relay.h"
 #include "route.h"
 #include "smtp_cmd.h"
+#include "upstream.h"
 
 struct mtasts_req;
 struct transparent_probe;
@@ -103,6 +104,8 @@ struct client {
 	struct transparent_probe *probe; /* greeted connection to it, until
 					    the first delivery */
 
+	struct upstream_info last_mx;	/* the last MX tried, when all failed */
+	bool have_last_mx;
 	uint64_t t_txn;			/* ms: first RCPT */
 	uint64_t t_routed;
 	uint64_t t_ready;
