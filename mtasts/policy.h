@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MTASTS_MX_MAX 64		/* mx lines a policy may have */
+#define MTASTS_MX_MAX 64		/* mx lines kept; later ones are ignored */
 #define MTASTS_PATTERN_MAX 256		/* "*." + a 253-octet name + NUL */
 #define MTASTS_MAX_AGE_MAX 31557600	/* seconds (RFC 8461 section 3.2) */
 
@@ -31,8 +31,9 @@ struct mtasts_policy {
 
 /*
  * Parses a policy file of len bytes (not NUL-terminated) into *out.
- * Returns 0, BASE_EINVAL when the file is invalid, or BASE_ETOOLONG when it
- * has more than MTASTS_MX_MAX mx lines. *out is undefined on error.
+ * Returns 0 or BASE_EINVAL when the file is invalid; *out is undefined on
+ * error. mx lines past MTASTS_MX_MAX are ignored, so the hosts only they
+ * match are refused.
  */
 int mtasts_policy_parse(const char *body, size_t len,
 			struct mtasts_policy *out);

@@ -535,6 +535,35 @@ int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
 	return 0;
 }
 
+/*
+ * Adds one TLSA RDATA to out (found records, at most max). Usable records
+ * take precedence: an unusable one makes room for a usable one, because
+ * dropping a usable record would let the rest look "all unusable" and
+ * skip authentication. Returns BASE_ETOOLONG when usable records alone
+ * exceed max; the host is then unusable rather than unauthenticated.
+ */
+static int keep_tlsa(const unsigned char *rdata, size_t len,
+		     struct tlsa_record *out, size_t max, size_t *found)
+{
+	struct tlsa_record rec;
+
+	if (tlsa_record_parse(rdata, len, &rec) < 0)
+		return 0;
+	if (*found < max) {
+		out[(*found)++] = rec;
+		return 0;
+	}
+	if (!tlsa_record_usable(&rec))
+		return 0;
+	for (size_t i = 0; i < *found; i++) {
+		if (!tlsa_record_usable(&out[i])) {
+			out[i] = rec;
+			return 0;
+		}
+	}
+	return BASE_ETOOLONG;
+}
+
 int dns_parse_tlsa(const unsigned char *abuf, size_t alen,
 		   struct tlsa_record *out, size_t max, size_t *count)
 {
@@ -558,15 +587,14 @@ int dns_parse_tlsa(const unsigned char *abuf, size_t alen,
 
 		if (read_rr(abuf, alen, &off, &rr) < 0)
 			return BASE_EPROTO;
-		if (rr.type != ns_t_tlsa || rr.class != ns_c_in || found >= max)
+		if (rr.type != ns_t_tlsa || rr.class != ns_c_in)
 			continue;
 		if (read_name(abuf, alen, rr.owner, &name) < 0)
 			return BASE_EPROTO;
 		if (!wire_name_equal(&name, &owner))
 			continue;
-		if (tlsa_record_parse(abuf + rr.rdata, rr.rdlen,
-				      &out[found]) == 0)
-			found++;
+		if (keep_tlsa(abuf + rr.rdata, rr.rdlen, out, max, &found) < 0)
+			return BASE_ETOOLONG;
 	}
 	*count = found;
 	return 0;

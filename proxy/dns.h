@@ -141,8 +141,10 @@ int dns_parse_addrs(const struct dns_result *result, int type, uint16_t port,
  * bytes) into out (room for max records, of which at most TLSA_RECORDS_MAX
  * are used) and stores their number in *count. Only records owned by the
  * end of the CNAME chain that starts at the question name count. A record
- * whose RDATA tlsa_record_parse rejects is skipped. Returns 0, or
- * BASE_EPROTO when the answer cannot be parsed (then *count is 0).
+ * whose RDATA tlsa_record_parse rejects is skipped. Over the limit, usable
+ * records (tlsa_record_usable) replace unusable ones. Returns 0,
+ * BASE_EPROTO when the answer cannot be parsed (then *count is 0), or
+ * BASE_ETOOLONG when the usable records alone exceed the limit.
  */
 int dns_parse_tlsa(const unsigned char *abuf, size_t alen,
 		   struct tlsa_record *out, size_t max, size_t *count);

@@ -66,9 +66,9 @@ static void on_signal(uv_signal_t *sig, int signum)
 }
 
 /*
- * Opens the MTA-STS policy cache and resolver. Without the cache mxlock
- * still applies MTA-STS, but a policy no longer survives a restart, so the
- * failure is logged as an error.
+ * Opens the MTA-STS policy cache and resolver. A cache that cannot be
+ * opened stops mxlock: running without it would ignore the enforce
+ * policies stored there and deliver such domains' mail opportunistically.
  */
 static int start_sts(struct server *srv)
 {
@@ -78,11 +78,14 @@ static int start_sts(struct server *srv)
 	if (!conf->policy_mta_sts)
 		return 0;
 	rc = mtasts_cache_open(conf->state_dir, &srv->sts_cache);
-	if (rc < 0)
+	if (rc < 0) {
 		log_msg(&srv->log, CONF_LOG_ERROR,
 			"event=sts-cache-failed state_dir=%s error=\"%s\" "
-			"hint=\"create the folder and make it writable; policies will not survive a restart\"",
-			conf->state_dir, base_strerror(rc));
+			"hint=\"state_dir must be a writable folder whose %s is not "
+			"locked or damaged; or set policy.mta_sts: false\"",
+			conf->state_dir, base_strerror(rc), MTASTS_CACHE_FILE);
+		return rc;
+	}
 	rc = sts_io_new(srv->loop, srv->dns, srv->tls, conf, &srv->sts_io);
 	if (rc == 0)
 		rc = mtasts_new(sts_io_table(srv->sts_io), srv->sts_cache, &srv->sts);

@@ -534,6 +534,7 @@ enum tlsa_sample {
 	TLSA_NO_QUESTION,	/* qdcount 0 */
 	TLSA_POINTER_LOOP,	/* owner name points at itself */
 	TLSA_TOO_MANY,		/* 40 records */
+	TLSA_USABLE_LAST,	/* 40 unusable records, then one usable */
 };
 
 #define TLSA_OWNER "_25._tcp.mx1.signed.test"
@@ -621,6 +622,13 @@ static void build_tlsa(struct msg *m, enum tlsa_sample sample)
 		for (unsigned i = 0; i < 40; i++)
 			put_tlsa(m, NULL, 3, 1, 1, 32, i);
 		break;
+	case TLSA_USABLE_LAST:
+		put_header(m, 0, FLAG_AD, 41);
+		put_question(m, TLSA_OWNER, ns_t_tlsa);
+		for (unsigned i = 0; i < 40; i++)
+			put_tlsa(m, NULL, 1, 1, 1, 32, i);
+		put_tlsa(m, NULL, 3, 0, 1, 32, 0xee);
+		break;
 	}
 }
 
@@ -645,8 +653,9 @@ static const struct tlsa_case tlsa_cases[] = {
 	{ "other class skipped", TLSA_OTHER_CLASS, 0, 0, 0, 0 },
 	{ "no question", TLSA_NO_QUESTION, BASE_EPROTO, 0, 0, 0 },
 	{ "pointer loop", TLSA_POINTER_LOOP, BASE_EPROTO, 0, 0, 0 },
-	{ "keeps at most the maximum", TLSA_TOO_MANY, 0, TLSA_RECORDS_MAX,
-	  3, 32 },
+	{ "too many usable records", TLSA_TOO_MANY, BASE_ETOOLONG, 0, 0, 0 },
+	{ "usable record past the maximum kept", TLSA_USABLE_LAST, 0,
+	  TLSA_RECORDS_MAX, 3, 32 },
 };
 
 static void test_dns_parse_tlsa_table(void **state)
@@ -693,10 +702,11 @@ static void test_dns_parse_tlsa_respects_max(void **state)
 	size_t count;
 	struct msg m = {0};
 
+	/* Three usable records do not fit in two: dropping one could hide
+	   the record that matches, so the answer is refused. */
 	build_tlsa(&m, TLSA_SEVERAL);
-	assert_int_equal(dns_parse_tlsa(m.buf, m.len, recs, 2, &count), 0);
-	assert_int_equal(count, 2);
-	assert_int_equal(recs[1].usage, 2);
+	assert_int_equal(dns_parse_tlsa(m.buf, m.len, recs, 2, &count),
+			 BASE_ETOOLONG);
 }
 
 static void test_dns_parse_tlsa_every_prefix(void **state)
