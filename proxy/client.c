@@ -26,6 +26,9 @@ static void timer_close_cb(uv_handle_t *h)
 	struct client *c = h->data;
 
 	base_buf_free(&c->in);
+	for (unsigned i = 0; i < c->accepted_count; i++)
+		free(c->accepted[i]);
+	free(c->accepted);
 	free(c->chunk);
 	free(c);
 }
@@ -52,11 +55,25 @@ void client_close(struct client *c)
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 }
 
+static void last_reply_written(struct stream *s, int status, void *arg)
+{
+	client_close(arg);
+}
+
+void client_reply_close(struct client *c, const char *line)
+{
+	c->quitting = true;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (stream_write(c->stream, line, strlen(line), last_reply_written, c) < 0)
+		client_close(c);
+}
+
 static void reply_written(struct stream *s, int status, void *arg)
 {
 	struct client *c = arg;
 
-	if (c->quitting || status < 0) {
+	if (status < 0) {
 		client_close(c);
 		return;
 	}
@@ -368,8 +385,7 @@ static void dispatch(struct client *c, const struct smtp_cmd *cmd)
 		client_reply(c, "250 2.0.0 Ok\r\n");
 		return;
 	case SMTP_VERB_QUIT:
-		c->quitting = true;
-		client_reply(c, "221 2.0.0 Bye\r\n");
+		client_reply_close(c, "221 2.0.0 Bye\r\n");
 		return;
 	case SMTP_VERB_STARTTLS:
 		handle_starttls(c);
@@ -410,6 +426,29 @@ static void handle_line(struct client *c, const char *line, size_t len)
 	free(cmd);
 }
 
+/*
+ * Removes the line of len bytes (plus its LF) from the input before it is
+ * handled: handling may answer the commands behind it at once (a wait
+ * that ends without I/O resumes processing), and those must find the
+ * input already past this line.
+ */
+static void take_line(struct client *c, size_t len)
+{
+	size_t text = len > 0 && c->in.data[len - 1] == '\r' ? len - 1 : len;
+	char *line = malloc(text + 1);
+
+	if (line == NULL) {
+		base_buf_consume(&c->in, len + 1);
+		client_reply(c, "451 4.3.0 Out of memory\r\n");
+		return;
+	}
+	memcpy(line, c->in.data, text);
+	line[text] = '\0';
+	base_buf_consume(&c->in, len + 1);
+	handle_line(c, line, text);
+	free(line);
+}
+
 /* Takes one line off the input if a whole one is there. */
 static bool next_line(struct client *c)
 {
@@ -428,12 +467,10 @@ static bool next_line(struct client *c)
 	len = (size_t)(lf - c->in.data);
 	if (c->discard_line) {
 		c->discard_line = false;
-	} else {
-		size_t text = len > 0 && c->in.data[len - 1] == '\r' ? len - 1 : len;
-
-		handle_line(c, c->in.data, text);
+		base_buf_consume(&c->in, len + 1);
+		return true;
 	}
-	base_buf_consume(&c->in, len + 1);
+	take_line(c, len);
 	return true;
 }
 
@@ -471,8 +508,7 @@ static void on_read(struct stream *s, const char *data, size_t len, void *arg)
 	if (base_buf_append(&c->in, data, len) < 0) {
 		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 			 "event=input-overflow client=%s bytes=%zu", c->peer, c->in.len);
-		c->quitting = true;
-		client_reply(c, "421 4.7.0 Too much pipelined input, closing\r\n");
+		client_reply_close(c, "421 4.7.0 Too much pipelined input, closing\r\n");
 		return;
 	}
 	if (c->state != CLIENT_COMMAND)

@@ -86,7 +86,7 @@ struct client {
 	struct relay_data relay;
 	struct outcome data_failure;
 	bool data_failed;
-	char *chunk;			/* 2 * CLIENT_CHUNK + 2 bytes */
+	char *chunk;			/* RELAY_OUT_MAX(CLIENT_CHUNK) bytes */
 
 	/* The upstream side. */
 	enum client_wait wait;
@@ -116,6 +116,8 @@ struct client {
 /* client.c */
 void client_greet(struct client *c);	/* 220, then reads commands */
 void client_reply(struct client *c, const char *line);
+/* Sends a last reply and closes the connection once it is written. */
+void client_reply_close(struct client *c, const char *line);
 void client_reply_outcome(struct client *c, const struct outcome *o);
 void client_resume(struct client *c);
 void client_pause(struct client *c);

@@ -16,8 +16,7 @@
 /* Sends one reply and closes once it is written. */
 static void reply_and_quit(struct client *c, const char *line)
 {
-	c->quitting = true;
-	client_reply(c, line);
+	client_reply_close(c, line);
 }
 
 static void probe_done(void *arg, int status, const char *detail)

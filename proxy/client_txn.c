@@ -595,8 +595,23 @@ void client_txn_rcpt(struct client *c, const struct smtp_cmd *cmd)
 
 void client_txn_data(struct client *c)
 {
-	if (c->accepted_count == 0 || c->up == NULL) {
+	struct outcome o;
+
+	if (c->accepted_count == 0) {
 		client_reply(c, "554 5.5.1 No valid recipients\r\n");
+		return;
+	}
+	if (c->up == NULL) {
+		/*
+		 * The MX accepted recipients, then its session ended. A 5xx
+		 * here would bounce them; the failure is temporary, so the
+		 * client gets a 4xx and keeps the message.
+		 */
+		if (c->txn_failed && !c->txn_failure.permanent)
+			o = c->txn_failure;
+		else
+			outcome_set(&o, OUTCOME_LOST, "before DATA");
+		end_message(c, &o);
 		return;
 	}
 	send_command(c, CLIENT_WAIT_DATA, "DATA\r\n");
@@ -663,7 +678,12 @@ static void on_reply(void *arg, const struct smtp_reply *r)
 		return;
 	}
 	if (c->state == CLIENT_FINAL) {
-		outcome_from_reply(&o, r);
+		/* Only 2xx, 4xx and 5xx can end a transaction (RFC 5321
+		   section 4.3.2); anything else is a broken MX. */
+		if (r->code / 100 == 3)
+			outcome_set(&o, OUTCOME_PROTOCOL, "invalid reply to the end of DATA");
+		else
+			outcome_from_reply(&o, r);
 		end_message(c, &o);
 		return;
 	}
@@ -695,7 +715,17 @@ static void on_reply(void *arg, const struct smtp_reply *r)
 		finish_wait(c);
 		return;
 	case CLIENT_WAIT_DATA:
-		if (r->code != 354) {
+		if (r->code / 100 == 2 || r->code / 100 == 3) {
+			if (r->code != 354) {
+				/* RFC 5321 section 4.3.2: DATA gets 354 or a
+				   failure. Any other reply leaves the MX in an
+				   unknown state. */
+				outcome_set(&o, OUTCOME_PROTOCOL, "invalid reply to DATA");
+				drop_upstream(c);
+				fail_txn(c, &o);
+				return;
+			}
+		} else {
 			relay_reply(c, r, &o);
 			finish_wait(c);
 			return;

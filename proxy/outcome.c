@@ -81,20 +81,29 @@ void outcome_set(struct outcome *o, enum outcome_kind kind, const char *detail)
 void outcome_from_reply(struct outcome *o, const struct smtp_reply *r)
 {
 	const char *text = r->line_count > 0 ? r->lines[0] : "";
-	char enhanced[16];
+	char enhanced[16] = "";
 
 	outcome_set(o, OUTCOME_REMOTE_REPLY, NULL);
 	o->code = r->code;
 	o->permanent = r->code >= 500;
 	if (smtp_reply_enhanced(r, enhanced, sizeof(enhanced))) {
-		snprintf(o->enhanced, sizeof(o->enhanced), "%s", enhanced);
 		text += strlen(enhanced);
 		while (*text == ' ')
 			text++;
-	} else {
-		snprintf(o->enhanced, sizeof(o->enhanced), "%d.0.0", r->code / 100);
 	}
+	/* RFC 3463 section 3: the class must agree with the reply code. */
+	if (enhanced[0] - '0' == r->code / 100 && enhanced[1] == '.')
+		snprintf(o->enhanced, sizeof(o->enhanced), "%s", enhanced);
+	else
+		snprintf(o->enhanced, sizeof(o->enhanced), "%d.0.0", r->code / 100);
 	snprintf(o->text, sizeof(o->text), "%s", text);
+
+	/* The text goes back to the client inside one reply line: a CR or
+	   another control byte from the MX must not split or bend it. */
+	for (char *p = o->text; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	}
 }
 
 size_t outcome_format(const struct outcome *o, char *out, size_t outlen)

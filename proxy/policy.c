@@ -6,17 +6,6 @@
 #include "policy.h"
 #include "stream.h"
 
-static bool host_has_usable_tlsa(const struct route_host *h)
-{
-	size_t keep[TLSA_RECORDS_MAX];
-	size_t kept = 0;
-
-	if (h->tlsa_state != ROUTE_TLSA_SECURE)
-		return false;
-	tlsa_select(h->tlsa, h->tlsa_count, keep, &kept);
-	return kept > 0;
-}
-
 static bool level_is_dane(enum conf_level level)
 {
 	return level == CONF_LEVEL_DANE || level == CONF_LEVEL_DANE_ONLY;
@@ -27,14 +16,13 @@ bool policy_wants_sts(const struct conf *conf, const struct route *route,
 {
 	const struct conf_rule *rule = conf_rule_find(conf, route->domain, now);
 
-	if (!conf->policy_mta_sts || rule != NULL)
-		return false;
-	/* RFC 8461 section 2: DANE wins where the MX hosts publish it. */
-	for (size_t i = 0; i < route->host_count; i++) {
-		if (conf->policy_dane && host_has_usable_tlsa(&route->hosts[i]))
-			return false;
-	}
-	return true;
+	/*
+	 * Asked even when some MX hosts publish DANE: DANE decides for those
+	 * hosts (RFC 8461 section 2), and MTA-STS still guards the others,
+	 * so blocking a DANE host cannot strip TLS from the rest.
+	 */
+	(void)route;
+	return conf->policy_mta_sts && rule == NULL;
 }
 
 void policy_decide(const struct conf *conf, const struct route *route,
@@ -139,9 +127,14 @@ static void apply_dane(const struct policy *p, const struct route_host *h,
 		return;
 	}
 	/* All records unusable: TLS without authentication, unless an
-	   MTA-STS policy can authenticate the host. */
-	if (p->has_sts)
+	   MTA-STS policy can authenticate the host. MTA-STS may only add
+	   authentication: the secure TLSA RRset still demands TLS, even
+	   under a testing policy (RFC 7672 section 2.2). */
+	if (p->has_sts) {
 		apply_sts(p, h, out);
+		out->try_tls = true;
+		out->require_tls = true;
+	}
 }
 
 static void apply_level(const struct policy *p, const struct route_host *h,

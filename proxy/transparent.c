@@ -411,9 +411,12 @@ bool transparent_requires_tls(const struct policy *p,
 	ph = malloc(sizeof(*ph));
 	if (ph == NULL)
 		return true;
+	/* A host the policy excludes (a failed TLSA lookup, dane-only
+	   without TLSA) counts as requiring TLS: DNS trouble must not turn
+	   into an unauthenticated passthrough (RFC 7672 section 2.2). */
 	for (size_t i = 0; i < route->host_count && !required; i++) {
 		policy_for_host(p, route, &route->hosts[i], ph);
-		required = ph->require_tls;
+		required = ph->require_tls || !ph->usable;
 	}
 	free(ph);
 	return required;

@@ -100,12 +100,12 @@ mxlock_stop() {
 }
 
 # Sends one message with swaks through mxlock; extra swaks options follow.
-# The transcript goes to $T/swaks.N.log and its path to standard output.
-SWAKS_COUNT=0
+# The transcript goes to a new $T/swaks.*.log and its path to standard
+# output. Callers run this in $(...), so the file name comes from mktemp
+# rather than a counter that the subshell would forget.
 send_mail() {
 	local log
-	SWAKS_COUNT=$((SWAKS_COUNT + 1))
-	log="$T/swaks.$SWAKS_COUNT.log"
+	log=$(mktemp "$T/swaks.XXXXXX.log")
 	swaks --server "$MXLOCK_ADDR" --port "$MXLOCK_PORT" --helo client.test \
 		--timeout 60 "$@" >"$log" 2>&1
 	echo "$log"
