@@ -95,6 +95,7 @@ struct client {
 	struct route *pending_route;	/* routed, waiting for MTA-STS */
 	bool sts_enforced;		/* an enforce policy governs delivery */
 	bool sts_rechecked;		/* RFC 8461 section 5.1 check done */
+	char sts_id[33];		/* id of the MTA-STS policy in use */
 	struct upstream *up;
 	bool up_dirty;			/* the MX holds a transaction: RSET */
 	/* Transparent interception. */

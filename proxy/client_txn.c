@@ -38,7 +38,7 @@ static void recheck_done(void *arg, const struct mtasts_verdict *v)
 
 	c->sts_req = NULL;
 	log_sts(c, v);
-	if (v->changed) {
+	if (v->changed && strcmp(v->id, c->sts_id) != 0) {
 		/* A newer policy: route again and deliver under it. */
 		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 			 "event=sts-policy-changed domain=%s id=%s action=retry",
@@ -114,7 +114,7 @@ static void log_recipient(struct client *c, const char *rcpt,
 		 info.tls ? info.tls->cipher : "none",
 		 c->up || c->have_last_mx ? info.verified : "no",
 		 c->up || c->have_last_mx ? info.policy :
-		 c->policy_name[0] ? c->policy_name : "none",
+		 c->policy_name[0] ? c->policy_name : "undecided",
 		 o->enhanced,
 		 outcome_status(o), o->reason, reply);
 }
@@ -501,6 +501,7 @@ static void sts_done(void *arg, const struct mtasts_verdict *v)
 		return;
 	}
 	sts_from_verdict(v, &sts);
+	snprintf(c->sts_id, sizeof(c->sts_id), "%s", v->id);
 	deliver(c, route, &sts);
 }
 
@@ -510,7 +511,7 @@ static void start_delivery(struct client *c)
 	const struct conf *conf = c->srv->conf;
 	struct route_options opts = {
 		.max_hosts = conf->limits.max_mx_hosts,
-		.want_tlsa = conf->policy_dane,
+		.want_tlsa = policy_wants_tlsa(conf, c->domain, (int64_t)time(NULL)),
 		.tlsa_insecure_mx = conf->policy_dane_insecure_mx,
 		.port = 25,
 	};

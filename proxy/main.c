@@ -322,6 +322,12 @@ int main(int argc, char **argv)
 		printf("mxlock %s\n", MXLOCK_VERSION);
 		return 0;
 	}
+	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
+			  strcmp(argv[1], "--help") == 0 ||
+			  strcmp(argv[1], "-h") == 0)) {
+		usage(NULL);
+		return 0;
+	}
 	if (argc >= 2 && strcmp(argv[1], "sts") == 0)
 		return sts_command(argc, argv);
 	if (argc < 2 || (strcmp(argv[1], "run") != 0 &&

@@ -11,6 +11,18 @@ static bool level_is_dane(enum conf_level level)
 	return level == CONF_LEVEL_DANE || level == CONF_LEVEL_DANE_ONLY;
 }
 
+bool policy_wants_tlsa(const struct conf *conf, const char *domain,
+		       int64_t now)
+{
+	const struct conf_rule *rule = conf_rule_find(conf, domain, now);
+
+	/* With a rule, TLSA is still looked up when DANE is on, so that a rule
+	   setting DANE aside can be logged as such. */
+	if (rule != NULL)
+		return level_is_dane(rule->level) || conf->policy_dane;
+	return conf->policy_dane || level_is_dane(conf->policy_default);
+}
+
 bool policy_wants_sts(const struct conf *conf, const struct route *route,
 		      int64_t now)
 {

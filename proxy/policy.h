@@ -90,6 +90,14 @@ void policy_decide(const struct conf *conf, const struct route *route,
 		   const struct policy_sts *sts, int64_t now,
 		   struct policy *out);
 
+/*
+ * Returns true when TLSA records could matter for domain: DANE is on for
+ * every domain, or the domain's rule or policy.default is dane or
+ * dane-only.
+ */
+bool policy_wants_tlsa(const struct conf *conf, const char *domain,
+		       int64_t now);
+
 /* Returns true when an MTA-STS lookup could matter for this route. */
 bool policy_wants_sts(const struct conf *conf, const struct route *route,
 		      int64_t now);

@@ -171,7 +171,7 @@ static void become_ready(struct upstream *up)
 		 "event=mx-ready mx=%s[%s]:25 tls=%s policy=%s verified=%s",
 		 up->host, up->address,
 		 stream_tls(up->stream) ? stream_tls(up->stream)->version : "none",
-		 up->ph.label, up->verdict.verified);
+		 up->ph.label, up->verdict.verified ? up->verdict.verified : "no");
 	up->hooks->on_ready(up->arg, NULL);
 }
 

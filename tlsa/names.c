@@ -68,6 +68,28 @@ static bool dns_id_text(WOLFSSL_ASN1_STRING *name, char out[DNS_ID_MAX])
 	return true;
 }
 
+/*
+ * Matches a DNS-ID against a reference that may itself be a wildcard, as
+ * in a `secure` rule's match list: "*.mail.example.com" accepts a
+ * certificate that names one host directly below mail.example.com, or the
+ * same wildcard.
+ */
+static bool reference_matches(const char *id, const char *ref)
+{
+	if (strncmp(ref, "*.", 2) != 0)
+		return dns_id_matches(id, ref);
+	if (strncmp(id, "*.", 2) == 0)
+		return base_dname_equal(id + 2, ref + 2);
+	return base_dname_valid(id) && wildcard_matches(ref + 2, id);
+}
+
+static bool reference_valid(const char *ref)
+{
+	if (strncmp(ref, "*.", 2) == 0)
+		ref += 2;
+	return base_dname_valid(ref);
+}
+
 bool tlsa_x509_names_match(WOLFSSL_X509 *x509, const char *host)
 {
 	WOLF_STACK_OF(WOLFSSL_GENERAL_NAME) *names;
@@ -75,7 +97,7 @@ bool tlsa_x509_names_match(WOLFSSL_X509 *x509, const char *host)
 	bool matched = false;
 	int count;
 
-	if (x509 == NULL || host == NULL || !base_dname_valid(host))
+	if (x509 == NULL || host == NULL || !reference_valid(host))
 		return false;
 
 	/*
@@ -96,7 +118,7 @@ bool tlsa_x509_names_match(WOLFSSL_X509 *x509, const char *host)
 		if (name == NULL || name->type != GEN_DNS)
 			continue;
 		if (dns_id_text(name->d.dNSName, id))
-			matched = dns_id_matches(id, host);
+			matched = reference_matches(id, host);
 	}
 
 	wolfSSL_sk_GENERAL_NAME_pop_free(names, wolfSSL_GENERAL_NAME_free);

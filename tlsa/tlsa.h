@@ -111,7 +111,9 @@ int tlsa_verify(const struct tlsa_record *recs, size_t count,
  * certificate: exact names, or a wildcard that is the whole left-most
  * label and covers exactly one label; case and a trailing dot ignored; no
  * CN fallback. A wildcard right below a top-level domain ("*.test")
- * matches nothing. Returns true on a match.
+ * matches nothing. host may itself be a wildcard reference "*.parent" (a
+ * `secure` match list entry): it then accepts a name of one label below
+ * parent, or the same wildcard. Returns true on a match.
  */
 bool tlsa_cert_names_match(const uint8_t *der, size_t len, const char *host);
 

@@ -16,7 +16,7 @@ send_one() {
 mxlock_config may 'policy_rules_placeholder: 1'
 # The rules go under policy:, so write that section by hand.
 sed -i '/^policy_rules_placeholder/d' "$T/mxlock.yaml"
-sed -i 's/^  default: may/  default: may\n  rules:\n    - domain: signed.test\n      level: verify\n    - domain: tls.plain.test\n      level: secure\n      match: ["mx9.elsewhere.test"]\n    - domain: nostarttls.plain.test\n      level: encrypt\n      until: "2001-01-01"\n    - domain: dane-ee.signed.test\n      level: may/' "$T/mxlock.yaml"
+sed -i 's/^  default: may/  default: may\n  rules:\n    - domain: signed.test\n      level: verify\n    - domain: tls.plain.test\n      level: secure\n      match: ["mx9.elsewhere.test"]\n    - domain: nostarttls.plain.test\n      level: encrypt\n      until: "2001-01-01"\n    - domain: dane-ee.signed.test\n      level: may\n    - domain: sts-wrongcert.plain.test\n      level: secure\n      match: ["*.relay.sts-wrongcert.plain.test"]/' "$T/mxlock.yaml"
 mxlock_start
 
 m=$(new_marker); send_one signed.test "$m"
@@ -32,6 +32,10 @@ summary nostarttls.plain.test | grep -q 'policy=may .*status=sent' ||
 m=$(new_marker); send_one dane-ee.signed.test "$m"
 summary dane-ee.signed.test | grep -q 'policy=may .*status=sent' ||
 	{ summary dane-ee.signed.test; fail "rule may should win over DANE"; }
+# A wildcard in the match list accepts a certificate for one host below it.
+m=$(new_marker); send_one sts-wrongcert.plain.test "$m"
+summary sts-wrongcert.plain.test | grep -q 'verified=yes policy=secure .*status=sent' ||
+	{ summary sts-wrongcert.plain.test; fail "secure rule with a wildcard match entry: expected a verified delivery"; }
 mxlock_stop
 assert_log 'event=policy-rule domain=signed.test level=verify until=never'
 assert_log 'event=policy-rule-weaker domain=dane-ee.signed.test level=may set-aside=dane'

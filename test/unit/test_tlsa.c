@@ -317,7 +317,11 @@ static const struct names_case names_cases[] = {
 	{ "ip_address_not_dns_id", MULTI, "192.0.2.1", false },
 	{ "email_not_dns_id", MULTI, "postmaster@example.test", false },
 	{ "empty_host", LEAF, "", false },
-	{ "wildcard_host", WILD, "*.example.test", false },
+	{ "wildcard_reference_same_wildcard", WILD, "*.example.test", true },
+	{ "wildcard_reference_covers_leaf", LEAF, "*.example.test", true },
+	{ "wildcard_reference_not_two_labels", LEAF, "*.test", false },
+	{ "wildcard_reference_other_parent", LEAF, "*.example.org", false },
+	{ "wildcard_reference_partial", PARTIAL, "*.example.test", false },
 };
 
 static int read_file(const char *path, struct blob *out)
