@@ -361,7 +361,6 @@ static void dispatch(struct client *c, const struct smtp_cmd *cmd)
 			return;
 		}
 		snprintf(c->helo, sizeof(c->helo), "%s", cmd->arg);
-		client_txn_rset(c);
 		reply_ehlo(c, cmd->verb == SMTP_VERB_EHLO);
 		return;
 	case SMTP_VERB_MAIL:
@@ -378,7 +377,7 @@ static void dispatch(struct client *c, const struct smtp_cmd *cmd)
 		client_txn_data(c);
 		return;
 	case SMTP_VERB_RSET:
-		client_txn_rset(c);
+		client_txn_reset(c);
 		client_reply(c, "250 2.0.0 Reset\r\n");
 		return;
 	case SMTP_VERB_NOOP:

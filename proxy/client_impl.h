@@ -132,7 +132,6 @@ void client_transparent_start(struct client *c,
 void client_txn_reset(struct client *c);
 void client_txn_rcpt(struct client *c, const struct smtp_cmd *cmd);
 void client_txn_data(struct client *c);
-void client_txn_rset(struct client *c);
 void client_txn_feed(struct client *c, const char *data, size_t len);
 void client_txn_close(struct client *c, bool mid_message);
 

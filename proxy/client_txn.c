@@ -148,11 +148,6 @@ void client_txn_reset(struct client *c)
 	c->t_txn = c->t_routed = c->t_ready = c->t_mail = 0;
 }
 
-void client_txn_rset(struct client *c)
-{
-	client_txn_reset(c);
-}
-
 /* Ends the wait for the current command and answers buffered ones. */
 static void finish_wait(struct client *c)
 {

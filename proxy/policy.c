@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/dname.h"
+#include "mtasts/policy.h"
 #include "policy.h"
 #include "stream.h"
 
@@ -64,19 +64,10 @@ void policy_decide(const struct conf *conf, const struct route *route,
 
 bool policy_sts_mx_match(const struct policy_sts *sts, const char *host)
 {
+	/* RFC 8461 section 4.1, with the matcher of mtasts/. */
 	for (size_t i = 0; i < sts->mx_count; i++) {
-		const char *pattern = sts->mx[i];
-
-		/* RFC 8461 section 4.1: "*." covers exactly one label. */
-		if (strncmp(pattern, "*.", 2) == 0) {
-			const char *dot = strchr(host, '.');
-
-			if (dot != NULL && dot != host &&
-			    base_dname_equal(dot + 1, pattern + 2))
-				return true;
-		} else if (base_dname_equal(pattern, host)) {
+		if (mtasts_pattern_match(sts->mx[i], host))
 			return true;
-		}
 	}
 	return false;
 }
