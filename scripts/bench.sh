@@ -14,12 +14,14 @@
 #   mxlock            mxlock, policy encrypt (insecure MX: no DANE applies)
 #   mxlock-dane       mxlock, MX with secure TLSA 3 1 1 (DANE where built)
 #
-# Paths run in turn for BENCH_ROUNDS interleaved rounds. Relay CPU comes from
-# /proc/PID/stat, RSS from /proc/PID/status. Raw samples, results.csv and
-# results.md go to build/bench/; docs/BENCHMARK.md explains the figures.
+# A private Postfix with STARTTLS is a second MX host for the latency check
+# (direct-postfix, stunnel-postfix and mxlock-postfix). Paths run in turn for
+# BENCH_ROUNDS interleaved rounds. Relay CPU comes from /proc/PID/stat and
+# RSS from /proc/PID/status. Raw samples, results.csv and results.md go to
+# build/bench/, and docs/BENCHMARK.md explains the figures.
 #
 # Environment (defaults in brackets): BENCH_ROUNDS [3], BENCH_MSGS_1K [3000],
-# BENCH_SESSIONS [100], BENCH_MIB [200], BENCH_LATENCY_MSGS [300],
+# BENCH_SESSIONS [100], BENCH_MIB [400], BENCH_LATENCY_MSGS [300],
 # BENCH_IDLE_SESSIONS [1000], BENCH_HANDSHAKES [1000].
 set -euo pipefail
 
@@ -33,7 +35,7 @@ CLIENT=$ROOT/scripts/bench/smtpclient.py
 ROUNDS=${BENCH_ROUNDS:-3}
 MSGS_1K=${BENCH_MSGS_1K:-3000}
 SESSIONS=${BENCH_SESSIONS:-100}
-MIB=${BENCH_MIB:-200}
+MIB=${BENCH_MIB:-400}
 LATENCY_MSGS=${BENCH_LATENCY_MSGS:-300}
 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-1000}
 HANDSHAKES=${BENCH_HANDSHAKES:-1000}
@@ -49,6 +51,7 @@ MXLOCK_ADDR=127.0.29.10
 HAPROXY_ADDR=127.0.29.11
 STUNNEL_ADDR=127.0.29.12
 STUNNEL_NORESUME_ADDR=127.0.29.13
+STUNNEL_POSTFIX_ADDR=127.0.29.14
 PROBE_ADDR=127.0.29.20
 PATHS="direct haproxy stunnel stunnel-noresume mxlock mxlock-dane"
 
@@ -201,8 +204,9 @@ EOF
 }
 
 # stunnel as the usual STARTTLS wrapper: no certificate check, no policy.
+# A second service relays to the Postfix sink for the latency check.
 write_stunnel_conf() {
-    local name=$1 addr=$2 resume=$3
+    local name=$1 addr=$2 resume=$3 postfix_addr=$4
     cat > "$OUT/$name.conf" <<EOF
 foreground = yes
 pid =
@@ -214,6 +218,13 @@ accept = $addr:25
 connect = $SINK_ADDR:25
 protocol = smtp
 sni = sink.signed.test
+sessionResume = $resume
+[smtp-postfix]
+client = yes
+accept = $postfix_addr:25
+connect = $POSTFIX_SINK_ADDR:25
+protocol = smtp
+sni = pfsink.signed.test
 sessionResume = $resume
 EOF
 }
@@ -281,7 +292,8 @@ stop_relay() {
 path_relay() {
     case $1 in
     direct) echo "" ;;
-    mxlock-dane) echo mxlock ;;
+    mxlock-dane | mxlock-postfix) echo mxlock ;;
+    stunnel-postfix) echo stunnel ;;
     *) echo "$1" ;;
     esac
 }
@@ -293,6 +305,7 @@ path_addr() {
     haproxy) echo "$HAPROXY_ADDR" ;;
     stunnel) echo "$STUNNEL_ADDR" ;;
     stunnel-noresume) echo "$STUNNEL_NORESUME_ADDR" ;;
+    stunnel-postfix) echo "$STUNNEL_POSTFIX_ADDR" ;;
     mxlock | mxlock-dane | mxlock-postfix) echo "$MXLOCK_ADDR" ;;
     esac
 }
@@ -455,9 +468,10 @@ main() {
     local round path relay started
     [ -x "$ROOT/build/mxlock" ] || die "build/mxlock is missing; run make all"
     started=$(date +%s)
-    rm -rf "$OUT/state" "$OUT"/*.csv "$OUT"/*.md "$OUT"/*.txt "$OUT"/*.log
+    rm -rf "$OUT/state" "$OUT/postfix-sink" "$OUT"/*.csv "$OUT"/*.md "$OUT"/*.txt "$OUT"/*.log
     mkdir -p "$OUT/state"
     trap cleanup EXIT
+    trap 'exit 130' INT TERM
     echo "round,path,metric,value" > "$OUT/raw.csv"
 
     build_helpers
@@ -467,8 +481,8 @@ main() {
     start_sink
     start_postfix_sink
     write_haproxy_conf
-    write_stunnel_conf stunnel "$STUNNEL_ADDR" yes
-    write_stunnel_conf stunnel-noresume "$STUNNEL_NORESUME_ADDR" no
+    write_stunnel_conf stunnel "$STUNNEL_ADDR" yes "$STUNNEL_POSTFIX_ADDR"
+    write_stunnel_conf stunnel-noresume "$STUNNEL_NORESUME_ADDR" no 127.0.29.15
     write_mxlock_conf "$OUT/mxlock.yaml" "$MXLOCK_ADDR" warn
     probe_mxlock_policy
     log "mxlock policies: $(tr '\n' ';' < "$OUT/mxlock-policy.txt")"
@@ -486,8 +500,10 @@ main() {
             run_load "$round" "$path" mib "$MIB" "$SESSIONS_1M" 1048576 ""
             run_latency "$round" "$path"
         done
-        # Latency against the Postfix sink, which stalls replies on Nagle.
+        # Latency against Postfix, which can hold a reply back until the
+        # client's delayed ACK arrives (about 40 ms).
         run_latency "$round" direct-postfix
+        run_latency "$round" stunnel-postfix
         run_latency "$round" mxlock-postfix
         for relay in haproxy stunnel stunnel-noresume mxlock; do
             stop_relay "$relay"

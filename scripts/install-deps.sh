@@ -3,13 +3,24 @@
 # Packages come from the configured Debian archive only. Daemons that the
 # packages ship (NSD, Unbound, nginx, Postfix) must not start: the test network
 # starts its own private instances on 127.x addresses.
+#
+#   scripts/install-deps.sh           build, test and demo packages
+#   scripts/install-deps.sh --bench   those plus the benchmark's (make bench)
 set -eu
 
 BUILD_PKGS="build-essential pkg-config clang-14 libclang-rt-14-dev libuv1-dev libwolfssl-dev libc-ares-dev libyaml-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev"
 NET_PKGS="nftables iptables nsd unbound ldnsutils bind9-dnsutils postfix swaks libnet-ssleay-perl python3-aiosmtpd openssl iproute2 procps curl util-linux"
+# The benchmark's rival relays and the OpenSSL headers of its TLS sink.
+BENCH_PKGS="haproxy stunnel4 libssl-dev"
+
+case "${1:-}" in
+"") BENCH_PKGS="" ;;
+--bench) ;;
+*) echo "usage: scripts/install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=""
-for pkg in $BUILD_PKGS $NET_PKGS; do
+for pkg in $BUILD_PKGS $NET_PKGS $BENCH_PKGS; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
         missing="$missing $pkg"
     fi

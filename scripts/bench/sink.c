@@ -94,7 +94,7 @@ static int conn_flush(struct sink_conn *c)
 	return 0;
 }
 
-/* Queues a reply; conn_flush sends the queued replies in one write. */
+/* Queues a reply. conn_flush sends all queued replies in one write. */
 static int conn_reply(struct sink_conn *c, const char *text)
 {
 	size_t len = strlen(text);
@@ -106,7 +106,7 @@ static int conn_reply(struct sink_conn *c, const char *text)
 	return 0;
 }
 
-/* Reads more input after the buffered bytes; returns false at EOF or error. */
+/* Reads more input after the buffered bytes. Returns false at EOF or on an error. */
 static bool conn_fill(struct sink_conn *c)
 {
 	ssize_t n;
@@ -133,8 +133,8 @@ static bool conn_has_line(const struct sink_conn *c)
 /*
  * Copies the next command line, without its line end, into line. Flushes the
  * queued replies before it waits for input, so pipelined commands get their
- * replies in one write (RFC 2920 section 3.1). Returns false at EOF, on an
- * error or for a line longer than SINK_LINE_MAX.
+ * replies in one write, as RFC 2920 recommends for servers. Returns false at
+ * EOF, on an error or for a line longer than SINK_LINE_MAX.
  */
 static bool conn_read_line(struct sink_conn *c, char *line)
 {
@@ -160,8 +160,8 @@ static bool conn_read_line(struct sink_conn *c, char *line)
 /*
  * Consumes message data up to and including the CRLF.CRLF that ends it
  * (RFC 5321 section 4.1.1.4). state counts how much of that sequence has
- * been seen; 2 means "at the start of a line", which is where DATA leaves
- * the client. Returns the data length, or -1 at EOF or on an error.
+ * been read, and 2 means "at the start of a line", which is where DATA
+ * leaves the client. Returns the data length, or -1 at EOF or on an error.
  */
 static long conn_read_data(struct sink_conn *c)
 {
@@ -251,12 +251,13 @@ static int handle_starttls(struct sink_conn *c)
 		return conn_reply(c, "503 5.5.1 TLS not available\r\n");
 	if (conn_reply(c, "220 2.0.0 Ready to start TLS\r\n") < 0 || conn_flush(c) < 0)
 		return -1;
-	/* RFC 3207 section 4.2: bytes sent before the handshake are discarded. */
+	/* Bytes pipelined after STARTTLS would be plaintext injected into the
+	   TLS session (CVE-2011-0411), so they are discarded. */
 	c->in_start = c->in_end = 0;
 	return conn_start_tls(c);
 }
 
-/* Handles one command; returns 1 after QUIT, 0 to go on, -1 to close. */
+/* Handles one command. Returns 1 after QUIT, 0 to go on, -1 to close. */
 static int handle_command(struct sink_conn *c, const char *line)
 {
 	if (strncasecmp(line, "EHLO", 4) == 0 || strncasecmp(line, "HELO", 4) == 0)
@@ -353,7 +354,7 @@ static void *accept_thread(void *arg)
 	return NULL;
 }
 
-/* Opens a listening socket on "a.b.c.d:port"; returns the descriptor or -1. */
+/* Opens a listening socket on "a.b.c.d:port". Returns the descriptor or -1. */
 static int listen_on(const char *spec)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -458,7 +459,7 @@ int main(int argc, char **argv)
 	if (chain != NULL && (sink.tls = tls_context(chain, key)) == NULL)
 		return 1;
 
-	/* Threads inherit this mask, so only sigwait below sees the signals. */
+	/* Threads inherit this mask, so only sigwait below receives the signals. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);

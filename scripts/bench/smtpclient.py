@@ -6,8 +6,8 @@ of DATA, in microseconds.
 
 idle: opens COUNT sessions and leaves each after EHLO (ehlo), or after
 MAIL and RCPT (rcpt, so that a relay opens its upstream session). It then
-prints "ready N", holds the sessions until a line or EOF arrives on standard
-input, and closes them with QUIT.
+prints "ready N", keeps the sessions open until a line or EOF arrives on
+standard input, and closes them with QUIT.
 """
 
 import argparse

@@ -88,9 +88,9 @@ static int connect_to(const struct sockaddr_in *sa)
 
 /*
  * Runs one handshake and reads the server's greeting, which also processes
- * a TLS 1.3 NewSessionTicket. Offers *session when it is set; stores a new
- * session in *session when it is NULL. Returns 1 if the server resumed,
- * 0 if not, -1 on failure.
+ * a TLS 1.3 NewSessionTicket. Offers *session when it is set, and stores
+ * the new session in *session when it is NULL. Returns 1 if the server
+ * resumed the session, 0 if not, -1 on failure.
  */
 static int one_handshake(WOLFSSL_CTX *ctx, const struct sockaddr_in *sa,
 			 WOLFSSL_SESSION **session)
@@ -214,7 +214,7 @@ static WOLFSSL *open_session(WOLFSSL_CTX *ctx, const struct sockaddr_in *sa)
 static int run_hold(const char *addr, long count)
 {
 	struct sockaddr_in sa;
-	WOLFSSL **held;
+	WOLFSSL **sessions;
 	WOLFSSL_CTX *ctx;
 	long before, after, i;
 
@@ -222,18 +222,18 @@ static int run_hold(const char *addr, long count)
 		fprintf(stderr, "tlsloop: invalid address '%s' or count\n", addr);
 		return 2;
 	}
-	held = calloc((size_t)count, sizeof(*held));
+	sessions = calloc((size_t)count, sizeof(*sessions));
 	wolfSSL_Init();
 	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-	if (held == NULL || ctx == NULL)
+	if (sessions == NULL || ctx == NULL)
 		return 1;
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
 	/* One session first, so library set-up is not counted per session. */
 	wolfSSL_free(open_session(ctx, &sa));
 	before = rss_kib();
 	for (i = 0; i < count; i++) {
-		held[i] = open_session(ctx, &sa);
-		if (held[i] == NULL) {
+		sessions[i] = open_session(ctx, &sa);
+		if (sessions[i] == NULL) {
 			fprintf(stderr, "tlsloop: session %ld with %s failed\n", i, addr);
 			return 1;
 		}
@@ -241,10 +241,10 @@ static int run_hold(const char *addr, long count)
 	after = rss_kib();
 	printf("sessions=%ld kib_per_session=%.2f\n", count, (double)(after - before) / (double)count);
 	for (i = 0; i < count; i++) {
-		close(wolfSSL_get_fd(held[i]));
-		wolfSSL_free(held[i]);
+		close(wolfSSL_get_fd(sessions[i]));
+		wolfSSL_free(sessions[i]);
 	}
-	free(held);
+	free(sessions);
 	wolfSSL_CTX_free(ctx);
 	return 0;
 }
