@@ -18,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/socket.h>
 
 #include "base/buf.h"
@@ -74,6 +78,7 @@ struct stream {
 	bool reading;		/* the owner wants on_read calls */
 	bool uv_reading;	/* uv_read_start is in effect */
 	bool closing;
+	bool nodelay;		/* latency matters: TCP_NODELAY, TCP_QUICKACK */
 	int failed;		/* first fatal error; 0 while usable */
 	int callback_depth;	/* > 0 while rbuf may be in use */
 
@@ -881,6 +886,22 @@ static void stream_tls_input(struct stream *s, const char *data, size_t len)
 	stream_tls_drain(s);
 }
 
+/*
+ * Acknowledges at once instead of after the delayed-ACK timer. Linux
+ * clears TCP_QUICKACK by itself, so it is set again after every read: a
+ * peer that waits for the ACK of its last segment before it sends the
+ * next reply (Nagle's algorithm, as Postfix's replies do) otherwise
+ * stalls each exchange by about 40 ms.
+ */
+static void stream_quickack(struct stream *s)
+{
+	uv_os_fd_t fd;
+	int on = 1;
+
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+}
+
 static void stream_read_cb(uv_stream_t *h, ssize_t nread,
 			   const uv_buf_t *buf)
 {
@@ -889,6 +910,8 @@ static void stream_read_cb(uv_stream_t *h, ssize_t nread,
 	if (nread == 0 || s->closing)
 		return;
 
+	if (nread > 0 && s->nodelay)
+		stream_quickack(s);
 	s->callback_depth++;
 	if (nread < 0)
 		stream_fail(s, stream_uv_err((int)nread));
@@ -1232,6 +1255,7 @@ void stream_nodelay(struct stream *s)
 	if (s->closing)
 		return;
 	uv_tcp_nodelay(&s->tcp, 1);
+	s->nodelay = true;
 }
 
 size_t stream_peer_chain(const struct stream *s, struct tlsa_cert *out,

@@ -145,7 +145,8 @@ int stream_fileno(const struct stream *s, int *fd);
 /* Stores the local address. Returns 0 or BASE_EINVAL. */
 int stream_local(const struct stream *s, struct sockaddr_storage *sa);
 
-/* Disables Nagle's algorithm (TCP_NODELAY). */
+/* Disables Nagle's algorithm (TCP_NODELAY) and acknowledges each read at
+   once (TCP_QUICKACK). */
 void stream_nodelay(struct stream *s);
 
 /* Closes and later frees; no callback runs after this returns. */

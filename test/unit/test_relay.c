@@ -46,6 +46,8 @@ static const struct relay_case cases[] = {
 	  "a\r\n\r\n.\r\n", 7 },
 	{ "no end without the final crlf", "a\r\n.", "a\r\n", -1 },
 	{ "dot line at the very start after data", ".\r\nx", ".\r\n", 3 },
+	{ "dots inside long lines pass", "abc.def..\r\nx.y\r\n.\r\n",
+	  "abc.def..\r\nx.y\r\n.\r\n", 19 },
 };
 
 static void feed_all(const struct relay_case *tc, size_t step, char *out,
@@ -102,6 +104,51 @@ static void test_relay_table_byte_by_byte(void **state)
 		check_case(&cases[i], 1);
 }
 
+/* Feeds input in pieces of step bytes; returns the bytes used. */
+static long feed_steps(const char *input, size_t len, size_t step,
+		       char *out, size_t *outlen)
+{
+	struct relay_data r;
+	char buf[RELAY_OUT_MAX(16)];
+	size_t pos = 0;
+
+	relay_data_init(&r);
+	*outlen = 0;
+	while (pos < len && !r.done) {
+		size_t n = len - pos < step ? len - pos : step;
+		size_t produced;
+
+		pos += relay_data_feed(&r, input + pos, n, buf, &produced);
+		memcpy(out + *outlen, buf, produced);
+		*outlen += produced;
+	}
+	return r.done ? (long)pos : -1;
+}
+
+static void test_relay_pieces_agree(void **state)
+{
+	static const char alphabet[] = "a.\r\n";
+	char input[200], whole[RELAY_OUT_MAX(200)], split[RELAY_OUT_MAX(200)];
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		size_t whole_len, split_len;
+		long whole_used, split_used;
+
+		for (size_t i = 0; i < sizeof(input); i++) {
+			seed = seed * 1103515245u + 12345u;
+			input[i] = alphabet[(seed >> 16) % 4];
+		}
+		whole_used = feed_steps(input, sizeof(input), 16, whole, &whole_len);
+		split_used = feed_steps(input, sizeof(input), 1 + round % 7, split,
+					&split_len);
+		assert_int_equal(whole_used, split_used);
+		assert_int_equal(whole_len, split_len);
+		assert_memory_equal(whole, split, whole_len);
+	}
+}
+
 static void test_relay_output_bound(void **state)
 {
 	static const char worst[] = ".\n.\n.\r.\r";
@@ -121,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_relay_table_whole),
 		cmocka_unit_test(test_relay_table_byte_by_byte),
 		cmocka_unit_test(test_relay_output_bound),
+		cmocka_unit_test(test_relay_pieces_agree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
