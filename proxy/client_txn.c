@@ -90,9 +90,10 @@ static void log_recipient(struct client *c, const char *rcpt,
 			  const struct outcome *o)
 {
 	struct upstream_info info = { .host = "none", .address = "none",
-				      .policy = "none", .verified = "no" };
+				      .policy = "none", .verified = "no",
+				      .detail = "" };
 	uint64_t now = uv_now(c->srv->loop);
-	char from[128], to[128], reply[512], text[420];
+	char from[128], to[128], reply[512], text[420], detail[260], sts[80] = "";
 
 	if (c->up != NULL)
 		upstream_info(c->up, &info);
@@ -102,11 +103,15 @@ static void log_recipient(struct client *c, const char *rcpt,
 	log_escape(rcpt, strlen(rcpt), to, sizeof(to));
 	snprintf(text, sizeof(text), "%d %s %s", o->code, o->enhanced, o->text);
 	log_escape(text, strlen(text), reply, sizeof(reply));
+	log_escape(info.detail, strlen(info.detail), detail, sizeof(detail));
+	if (strcmp(info.policy, "mta-sts") == 0)
+		snprintf(sts, sizeof(sts), " sts_mode=%s sts_id=%s",
+			 c->sts_enforced ? "enforce" : "testing", c->sts_id);
 
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 		 "event=recipient from=%s to=%s relay=%s[%s]:25 "
 		 "delays=%.3f/%.3f/%.3f/%.3f delay=%.3f tls=%s cipher=%s "
-		 "verified=%s policy=%s dsn=%s status=%s reason=%s reply=%s",
+		 "verified=%s policy=%s%s check=%s dsn=%s status=%s reason=%s reply=%s",
 		 from, to, info.host, info.address,
 		 seconds(c->t_txn, c->t_routed), info.connect_s, info.tls_s,
 		 seconds(c->t_mail, now), seconds(c->t_txn, now),
@@ -114,7 +119,7 @@ static void log_recipient(struct client *c, const char *rcpt,
 		 info.tls ? info.tls->cipher : "none",
 		 c->up || c->have_last_mx ? info.verified : "no",
 		 c->up || c->have_last_mx ? info.policy :
-		 c->policy_name[0] ? c->policy_name : "undecided",
+		 c->policy_name[0] ? c->policy_name : "undecided", sts, detail,
 		 o->enhanced,
 		 outcome_status(o), o->reason, reply);
 }

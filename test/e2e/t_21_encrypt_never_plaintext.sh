@@ -17,5 +17,5 @@ log=$(send_mail --from a@client.test --to user@signed.test \
 assert_file_has "$log" "^<- *250 2.0.0"
 mxlock_stop
 assert_log "event=mx-failed mx=mx3.plain.test\[127.0.25.3\]:25 reason=starttls-missing"
-assert_log "event=recipient .*to=\"user@nostarttls.plain.test\" .*policy=encrypt dsn=4.7.4 status=deferred"
+assert_log "event=recipient .*to=\"user@nostarttls.plain.test\" .*policy=encrypt .*dsn=4.7.4 status=deferred"
 echo ok

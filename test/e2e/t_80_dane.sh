@@ -40,9 +40,9 @@ expect() {
 	echo "ok: $domain $status verified=$verified"
 }
 
-expect dane-ee.signed.test sent yes 'policy=dane '
+expect dane-ee.signed.test sent yes 'policy=dane check="TLSA 3 1 1 matched depth 0" '
 expect dane-ee-expired.signed.test sent yes 'policy=dane '
-expect dane-ee-old.signed.test deferred no 'dsn=4.7.5 .*reason=dane-failed'
+expect dane-ee-old.signed.test deferred no 'policy=dane check="no TLSA record matched.*dsn=4.7.5 .*reason=dane-failed'
 expect dane-nonleaf.signed.test deferred no 'dsn=4.7.5 .*reason=dane-failed'
 expect dane-ta.signed.test sent yes 'policy=dane '
 expect dane-ta-nochain.signed.test deferred no 'dsn=4.7.5'

@@ -135,7 +135,7 @@ expect tls.plain.test sent 'policy=may ' mx1
 assert_conn_log 'event=sts-policy domain=tls.plain.test applies=no mode=none id=none source=none '
 
 before=$(policy_requests "$ENFORCE")
-expect "$ENFORCE" sent 'relay=mx1.sts-enforce.plain.test\[127.0.28.1\]:25 .*verified=yes policy=mta-sts ' sts-enforce
+expect "$ENFORCE" sent 'relay=mx1.sts-enforce.plain.test\[127.0.28.1\]:25 .*verified=yes policy=mta-sts sts_mode=enforce sts_id=[0-9a-z]+ ' sts-enforce
 assert_sts_policy "$ENFORCE" enforce 20261204a fetched
 [ "$(policy_requests "$ENFORCE")" -eq $((before + 1)) ] ||
 	fail "$ENFORCE: expected one policy request"
