@@ -49,6 +49,7 @@ struct mtasts_req {
 	char domain[BASE_DNAME_MAX + 1];
 	char id[MTASTS_ID_MAX + 1];	/* from the TXT record */
 	bool have_cached;		/* cached is an unexpired entry */
+	int cache_error;		/* why the cache could not be read */
 	struct mtasts_entry cached;
 	struct mtasts_verdict verdict;
 };
@@ -180,6 +181,14 @@ static void fall_back(struct mtasts_req *req, enum mtasts_source source,
 		verdict_from_entry(v, &req->cached, source);
 		set_reason(v, "%s; cached policy %s still valid", cause,
 			   req->cached.id);
+	} else if (req->cache_error < 0) {
+		/* RFC 8461 section 5: a cached policy must apply when the live
+		   one cannot be had. An unreadable cache may hide one, so the
+		   verdict is uncertain rather than "no policy". */
+		memset(&v->policy, 0, sizeof(v->policy));
+		v->uncertain = true;
+		set_reason(v, "%s; the policy cache could not be read: %s", cause,
+			   base_strerror(req->cache_error));
 	} else {
 		memset(&v->policy, 0, sizeof(v->policy));
 		set_reason(v, "%s", cause);
@@ -191,10 +200,16 @@ static void fall_back(struct mtasts_req *req, enum mtasts_source source,
 static void load_cache(struct mtasts_req *req, int64_t now)
 {
 	struct mtasts *m = req->m;
+	int rc;
 
-	req->have_cached = m->cache != NULL &&
-		mtasts_cache_get(m->cache, req->domain, &req->cached) == 0 &&
-		now < req->cached.expires_at;
+	req->have_cached = false;
+	req->cache_error = 0;
+	if (m->cache == NULL)
+		return;
+	rc = mtasts_cache_get(m->cache, req->domain, &req->cached);
+	if (rc < 0 && rc != BASE_ENOTFOUND)
+		req->cache_error = rc;
+	req->have_cached = rc == 0 && now < req->cached.expires_at;
 }
 
 /* Takes a fetched policy into the verdict and queues it for the cache. */

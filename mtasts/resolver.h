@@ -92,6 +92,8 @@ struct mtasts_verdict {
 					   cached) */
 	int cache_error;		/* 0, or why the fetched policy was
 					   not queued for storing */
+	bool uncertain;			/* no live policy, and the cache could
+					   not be read: a policy may exist */
 	char reason[192];		/* why this verdict, for logs */
 };
 

@@ -492,6 +492,15 @@ static void sts_done(void *arg, const struct mtasts_verdict *v)
 	c->sts_req = NULL;
 	c->pending_route = NULL;
 	log_sts(c, v);
+	if (v->uncertain) {
+		struct outcome o;
+
+		/* A cached enforce policy may be out of reach: defer. */
+		route_free(route);
+		outcome_set(&o, OUTCOME_LOCAL_ERROR, "MTA-STS policy cache unreadable");
+		fail_txn(c, &o);
+		return;
+	}
 	/* RFC 8461 section 3.3: renew a policy in use before it expires. The
 	   refresh belongs to the server, so it outlives this client. */
 	if (v->applies && mtasts_refresh_due(v, (int64_t)time(NULL)))

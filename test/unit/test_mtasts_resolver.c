@@ -13,6 +13,8 @@
 #include <string.h>
 #include <ftw.h>
 
+#include <sqlite3.h>
+
 #include <cmocka.h>
 
 #include "base/err.h"
@@ -377,6 +379,46 @@ static void test_fetch_error_at_once(void **state)
 	assert_string_equal(f->verdict.id, "id1");
 }
 
+/* Overwrites the cached policy text of example.com with junk. */
+static void damage_cached(struct fake *f)
+{
+	char path[160];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/state/mta-sts.db", f->base);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE policies SET body = 'junk'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* RFC 8461 section 5: an unreadable cache may hide an enforce policy, so
+   a failed fetch gives an uncertain verdict, not "no policy". */
+static void test_unreadable_cache_uncertain(void **state)
+{
+	struct fake *f = *state;
+
+	put_cached(f, "id1", 60, ENFORCE_BODY);
+	damage_cached(f);
+	f->fetch_return = BASE_EUNREACH;
+	resolve(f, "example.com");
+	answer_txt(f, 0, "v=STSv1; id=id2");
+	assert_int_equal(f->verdicts, 1);
+	assert_false(f->verdict.applies);
+	assert_true(f->verdict.uncertain);
+}
+
+static void test_missing_cache_entry_not_uncertain(void **state)
+{
+	struct fake *f = *state;
+
+	f->fetch_return = BASE_EUNREACH;
+	resolve(f, "example.com");
+	answer_txt(f, 0, "v=STSv1; id=id2");
+	assert_int_equal(f->verdicts, 1);
+	assert_false(f->verdict.uncertain);
+}
+
 /* RFC 8461 section 3.3: a failed id is not fetched again for 5 minutes. */
 static void test_failed_fetch_waits(void **state)
 {
@@ -639,6 +681,8 @@ static const struct CMUnitTest fixed_tests[] = {
 	TEST(test_invalid_domain_rejected),
 	TEST(test_lookup_error_returned),
 	TEST(test_fetch_error_at_once),
+	TEST(test_unreadable_cache_uncertain),
+	TEST(test_missing_cache_entry_not_uncertain),
 	TEST(test_failed_fetch_waits),
 	TEST(test_failed_fetch_other_id_tried),
 	TEST(test_cancel_before_txt_answer),
