@@ -206,42 +206,56 @@ static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
 	return 0;
 }
 
-int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
-		size_t errlen)
+/*
+ * Creates a context for one side (server true: toward clients) and lets
+ * configure load its settings. Returns 0 with the context in *out, or a
+ * negative base_err code with a message in err.
+ */
+static int tls_ctx_create(const struct conf *conf, bool server,
+			  int (*configure)(struct tls_ctx *, const struct conf *,
+					   char *, size_t),
+			  struct tls_ctx **out, char *err, size_t errlen)
 {
 	struct tls_ctx *t;
 	int rc;
 
-	*out = NULL;
-	if (conf->tls_min_version != 12 && conf->tls_min_version != 13) {
-		snprintf(err, errlen, "tls.min_version %d is not supported: "
-			 "use 12 or 13", conf->tls_min_version);
-		return BASE_EINVAL;
-	}
 	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "wolfSSL_Init failed");
 		return BASE_ETLS;
 	}
-
 	t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return BASE_ENOMEM;
 	}
-	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	t->server = server;
+	t->ctx = wolfSSL_CTX_new(server ? wolfSSLv23_server_method() :
+				 wolfSSLv23_client_method());
 	if (t->ctx == NULL) {
 		free(t);
 		snprintf(err, errlen, "cannot create the wolfSSL context");
 		return BASE_ENOMEM;
 	}
 
-	rc = tls_ctx_configure(t, conf, err, errlen);
+	rc = configure(t, conf, err, errlen);
 	if (rc < 0) {
 		tls_ctx_free(t);
 		return rc;
 	}
 	*out = t;
 	return 0;
+}
+
+int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
+		size_t errlen)
+{
+	*out = NULL;
+	if (conf->tls_min_version != 12 && conf->tls_min_version != 13) {
+		snprintf(err, errlen, "tls.min_version %d is not supported: "
+			 "use 12 or 13", conf->tls_min_version);
+		return BASE_EINVAL;
+	}
+	return tls_ctx_create(conf, false, tls_ctx_configure, out, err, errlen);
 }
 
 /* Loads the certificate chain and key that mxlock presents to clients. */
@@ -284,37 +298,10 @@ static int tls_server_configure(struct tls_ctx *t, const struct conf *conf,
 int tls_server_ctx_new(const struct conf *conf, struct tls_ctx **out,
 		       char *err, size_t errlen)
 {
-	struct tls_ctx *t;
-	int rc;
-
 	*out = NULL;
 	if (conf->tls_server_cert == NULL || conf->tls_server_key == NULL)
 		return 0;
-	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "wolfSSL_Init failed");
-		return BASE_ETLS;
-	}
-
-	t = calloc(1, sizeof(*t));
-	if (t == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return BASE_ENOMEM;
-	}
-	t->server = true;
-	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
-	if (t->ctx == NULL) {
-		free(t);
-		snprintf(err, errlen, "cannot create the wolfSSL context");
-		return BASE_ENOMEM;
-	}
-
-	rc = tls_server_configure(t, conf, err, errlen);
-	if (rc < 0) {
-		tls_ctx_free(t);
-		return rc;
-	}
-	*out = t;
-	return 0;
+	return tls_ctx_create(conf, true, tls_server_configure, out, err, errlen);
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)
