@@ -16,24 +16,14 @@ set -euo pipefail
 log() { echo "postfix-sink: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# shellcheck source=scripts/testnet/postfix-common.sh
+. "$(dirname "$0")/../testnet/postfix-common.sh"
+
 usage() {
     echo "usage: postfix-sink.sh start DIR ADDR CHAIN.pem KEY.pem | stop DIR" >&2
     exit 2
 }
 
-listening() {
-    ss -Hlnt | awk '{print $4}' | grep -qxF "$1"
-}
-
-# Postfix prints fatal errors only to a terminal, so run it under one.
-run_postfix() {
-    local output
-    if ! output=$(script -qec "$(printf '%q ' postfix -c "$CONF" "$@")" /dev/null 2>&1); then
-        log "postfix $* failed: $output"
-        [ -s "$CONF/maillog" ] && log "end of $CONF/maillog:"$'\n'"$(tail -n 20 "$CONF/maillog")"
-        return 1
-    fi
-}
 
 write_main_cf() {
     local chain=$1 key=$2

@@ -39,6 +39,9 @@ SYSLOG_NAME=postfix-dane
 log() { echo "postfix-dane.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# shellcheck source=scripts/testnet/postfix-common.sh
+. "$(dirname "$0")/postfix-common.sh"
+
 usage() {
     cat >&2 <<'USAGE'
 usage: scripts/testnet/postfix-dane.sh start DIR | stop DIR
@@ -48,31 +51,6 @@ USAGE
     exit 2
 }
 
-pid_alive() {
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-listening() {
-    ss -Hlnt | awk '{print $4}' | grep -qxF "$1"
-}
-
-# Runs a postfix command under a pseudo-terminal, because Postfix prints its
-# fatal errors only to a terminal; on failure the output goes to stderr.
-run_postfix() {
-    local output
-    if ! output=$(script -qec "$(printf '%q ' postfix -c "$CONF" "$@")" /dev/null 2>&1); then
-        log "postfix $* failed: $output"
-        [ -s "$CONF/maillog" ] && log "end of $CONF/maillog:"$'\n'"$(tail -n 20 "$CONF/maillog")"
-        return 1
-    fi
-}
-
-master_pid() {
-    local file=$STATE/postfix-queue/pid/master.pid
-    [ -e "$file" ] && tr -d ' \n' < "$file"
-}
 
 write_main_cf() {
     local ca_line="# smtp_tls_CAfile: none (set POSTFIX_DANE_CA_FILE)"

@@ -17,36 +17,14 @@ LISTEN=127.0.20.1:2525
 log() { echo "postfix.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# shellcheck source=scripts/testnet/postfix-common.sh
+. "$(dirname "$0")/postfix-common.sh"
+
 usage() {
     echo "usage: scripts/testnet/postfix.sh start DIR RELAY_HOST:PORT | stop DIR" >&2
     exit 2
 }
 
-pid_alive() {
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-listening() {
-    ss -Hlnt | awk '{print $4}' | grep -qxF "$1"
-}
-
-# Runs a postfix command under a pseudo-terminal, because Postfix prints its
-# fatal errors only to a terminal; on failure the output goes to stderr.
-run_postfix() {
-    local output
-    if ! output=$(script -qec "$(printf '%q ' postfix -c "$CONF" "$@")" /dev/null 2>&1); then
-        log "postfix $* failed: $output"
-        [ -s "$CONF/maillog" ] && log "end of $CONF/maillog:"$'\n'"$(tail -n 20 "$CONF/maillog")"
-        return 1
-    fi
-}
-
-master_pid() {
-    local file=$STATE/postfix-queue/pid/master.pid
-    [ -e "$file" ] && tr -d ' \n' < "$file"
-}
 
 write_main_cf() {
     local relay_host=${1%:*} relay_port=${1##*:}
