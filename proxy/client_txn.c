@@ -242,6 +242,24 @@ static void send_rcpt(struct client *c)
  * Logs the use of a local rule with its expiry, and warns when the rule
  * sets aside DANE that the domain's MX hosts publish.
  */
+/* Says so when the domain's rule has lapsed, so an exception that ended
+   does not change delivery silently. */
+static void log_lapsed_rule(struct client *c, const char *domain)
+{
+	const struct conf *conf = c->srv->conf;
+
+	for (size_t i = 0; i < conf->rule_count; i++) {
+		const struct conf_rule *rule = &conf->rules[i];
+
+		if (!base_dname_equal(rule->domain, domain))
+			continue;
+		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
+			 "event=policy-rule-lapsed domain=%s level=%s line=%u",
+			 domain, conf_level_name(rule->level), rule->line);
+		return;
+	}
+}
+
 static void log_policy(struct client *c, const struct route *route,
 		       const struct policy *p)
 {
@@ -249,8 +267,10 @@ static void log_policy(struct client *c, const struct route *route,
 	bool dane_published = false;
 	char until[32] = "never";
 
-	if (rule == NULL)
+	if (rule == NULL) {
+		log_lapsed_rule(c, route->domain);
 		return;
+	}
 	if (rule->until != 0) {
 		time_t t = (time_t)rule->until;
 		struct tm tm;

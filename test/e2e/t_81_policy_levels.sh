@@ -38,6 +38,7 @@ summary sts-wrongcert.plain.test | grep -q 'verified=yes policy=secure .*status=
 	{ summary sts-wrongcert.plain.test; fail "secure rule with a wildcard match entry: expected a verified delivery"; }
 mxlock_stop
 assert_log 'event=policy-rule domain=signed.test level=verify until=never'
+assert_log 'event=policy-rule-lapsed domain=nostarttls.plain.test level=encrypt'
 assert_log 'event=policy-rule-weaker domain=dane-ee.signed.test level=may set-aside=dane'
 
 # dane-only as the default, and TLSA below an insecure MX RRset.
