@@ -347,6 +347,15 @@ static void start_upstream(struct client *c, struct route *route,
 	c->probe = NULL;
 
 	c->wait = CLIENT_WAIT_READY;
+	if (greeted == NULL && !at_original) {
+		c->up = upstream_unpark(c->srv, route->domain, policy, c->id,
+					&hooks, c);
+		if (c->up != NULL) {
+			route_free(route);
+			on_ready(c, NULL);
+			return;
+		}
+	}
 	if (greeted != NULL)
 		rc = upstream_adopt(c->srv, c->id, route, policy, greeted,
 				    &hooks, c, &c->up);
@@ -896,10 +905,12 @@ void client_txn_close(struct client *c, bool mid_message)
 	c->pending_route = NULL;
 	transparent_probe_free(c->probe);
 	c->probe = NULL;
-	/* Without the final dot and a QUIT, the MX drops a partial message. */
+	/* Without the final dot and a QUIT, the MX drops a partial message.
+	   An idle session with no transaction open goes to the pool. */
 	if (mid_message)
 		upstream_abort(c->up);
-	else
+	else if (c->up == NULL || c->up_dirty || c->mail_sent ||
+		 !upstream_park(c->up))
 		upstream_quit(c->up);
 	c->up = NULL;
 	free_accepted(c);

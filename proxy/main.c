@@ -15,6 +15,7 @@
 #include "dns.h"
 #include "mtasts/resolver.h"
 #include "sts_io.h"
+#include "upstream.h"
 #include "server.h"
 #include "stream.h"
 #include "transparent.h"
@@ -219,6 +220,7 @@ static int run(const struct conf *conf)
 
 	/* Close every session so each close callback frees its owner. */
 	client_close_all(&srv);
+	upstream_pool_close(&srv);
 	stop_sts(&srv);
 	dns_free(srv.dns);
 	uv_walk(srv.loop, close_walk_cb, NULL);

@@ -18,6 +18,7 @@ struct mtasts;
 struct mtasts_cache;
 struct sts_io;
 struct tls_ctx;
+struct upstream;
 
 /* One listening socket and the listen entry it came from. */
 struct server_listener {
@@ -45,6 +46,8 @@ struct server {
 	struct mtasts_cache *sts_cache;	/* NULL: no persistent cache */
 	struct sts_io *sts_io;
 	struct mtasts *sts;		/* NULL: MTA-STS switched off */
+	struct upstream *pool;		/* idle MX sessions, see upstream.h */
+	unsigned pool_count;
 };
 
 /*

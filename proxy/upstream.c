@@ -58,6 +58,9 @@ struct upstream {
 
 	char host[256];
 	char address[64];
+	struct upstream *pool_next;	/* in srv->pool while idle */
+	struct upstream *pool_prev;
+	bool pooled;
 	uint64_t t_begin;	/* ms, start of this connection attempt */
 	uint64_t t_greeted;
 	uint64_t t_tls_begin;
@@ -84,6 +87,7 @@ static void set_state(struct upstream *up, enum upstream_state s)
 }
 
 static void try_next(struct upstream *up);
+static void pool_unlink(struct upstream *up);
 static void on_read(struct stream *s, const char *data, size_t len, void *arg);
 static void on_stream_error(struct stream *s, int err, void *arg);
 
@@ -408,6 +412,11 @@ static void on_timeout(uv_timer_t *t)
 		host_failed(up, OUTCOME_CONNECT_FAILED, "connect timed out");
 		return;
 	}
+	if (up->pooled) {
+		/* The idle time of a pooled session ran out. */
+		upstream_quit(up);
+		return;
+	}
 	snprintf(why, sizeof(why), "timed out in state %s", state_name(up->state));
 	fail_session(up, OUTCOME_TIMEOUT, why);
 }
@@ -684,7 +693,131 @@ void upstream_abort(struct upstream *up)
 {
 	if (up == NULL || uv_is_closing((uv_handle_t *)&up->timer))
 		return;
+	pool_unlink(up);
 	close_stream(up);
 	up->state = UP_CLOSED;
 	uv_close((uv_handle_t *)&up->timer, timer_close_cb);
+}
+
+/*
+ * The idle pool: MX sessions kept after their client connection ended, for
+ * the next client connection to the same domain under the same policy
+ * (the connection cache of Postfix's SMTP client works alike). A pooled
+ * session has no transaction open, is closed after UPSTREAM_POOL_IDLE_MS
+ * or when the MX closes it, and the pool holds at most UPSTREAM_POOL_MAX.
+ */
+#define UPSTREAM_POOL_MAX 32
+#define UPSTREAM_POOL_IDLE_MS 10000
+
+static void pool_unlink(struct upstream *up)
+{
+	if (!up->pooled)
+		return;
+	if (up->pool_prev != NULL)
+		up->pool_prev->pool_next = up->pool_next;
+	else
+		up->srv->pool = up->pool_next;
+	if (up->pool_next != NULL)
+		up->pool_next->pool_prev = up->pool_prev;
+	up->pool_next = up->pool_prev = NULL;
+	up->pooled = false;
+	up->srv->pool_count--;
+}
+
+static void pooled_ready(void *arg, const struct outcome *o)
+{
+	(void)arg;
+	(void)o;
+}
+
+static void pooled_reply(void *arg, const struct smtp_reply *r)
+{
+	(void)r;
+	upstream_abort(arg);
+}
+
+/* The MX closed an idle session, or its idle time ran out. */
+static void pooled_error(void *arg, const struct outcome *o)
+{
+	struct upstream *up = arg;
+
+	(void)o;
+	upstream_abort(up);
+}
+
+static void pooled_drain(void *arg)
+{
+	(void)arg;
+}
+
+static const struct upstream_hooks pooled_hooks = {
+	.on_ready = pooled_ready,
+	.on_reply = pooled_reply,
+	.on_error = pooled_error,
+	.on_drain = pooled_drain,
+};
+
+static bool same_policy(const struct policy *a, const struct policy *b)
+{
+	return a->level == b->level && a->rule == b->rule && a->dane == b->dane &&
+		a->has_sts == b->has_sts &&
+		(!a->has_sts || (a->sts.mode == b->sts.mode &&
+				 strcmp(a->sts.id, b->sts.id) == 0));
+}
+
+bool upstream_park(struct upstream *up)
+{
+	struct server *srv = up->srv;
+
+	if (up->state != UP_READY || up->stream == NULL || srv->stopping)
+		return false;
+	if (srv->pool_count >= UPSTREAM_POOL_MAX) {
+		/* A full pool makes room by closing its oldest session. */
+		struct upstream *oldest = srv->pool;
+
+		while (oldest->pool_next != NULL)
+			oldest = oldest->pool_next;
+		upstream_quit(oldest);
+	}
+	up->hooks = &pooled_hooks;
+	up->arg = up;
+	up->pooled = true;
+	up->pool_prev = NULL;
+	up->pool_next = srv->pool;
+	if (srv->pool != NULL)
+		srv->pool->pool_prev = up;
+	srv->pool = up;
+	srv->pool_count++;
+	arm_timer(up, UPSTREAM_POOL_IDLE_MS);
+	log_conn(&srv->log, CONF_LOG_DEBUG, up->conn,
+		 "event=mx-pooled mx=%s[%s]:25 domain=%s", up->host, up->address,
+		 up->route->domain);
+	return true;
+}
+
+struct upstream *upstream_unpark(struct server *srv, const char *domain,
+				 const struct policy *policy, uint64_t conn,
+				 const struct upstream_hooks *h, void *arg)
+{
+	for (struct upstream *up = srv->pool; up != NULL; up = up->pool_next) {
+		if (strcmp(up->route->domain, domain) != 0 ||
+		    !same_policy(&up->policy, policy))
+			continue;
+		pool_unlink(up);
+		uv_timer_stop(&up->timer);
+		log_conn(&srv->log, CONF_LOG_INFO, conn,
+			 "event=mx-reuse mx=%s[%s]:25 from_conn=%llu", up->host,
+			 up->address, (unsigned long long)up->conn);
+		up->conn = conn;
+		up->hooks = h;
+		up->arg = arg;
+		return up;
+	}
+	return NULL;
+}
+
+void upstream_pool_close(struct server *srv)
+{
+	while (srv->pool != NULL)
+		upstream_quit(srv->pool);
 }

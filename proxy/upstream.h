@@ -87,6 +87,26 @@ const struct ehlo_caps *upstream_caps(const struct upstream *up);
 const struct route *upstream_route(const struct upstream *up);
 void upstream_info(const struct upstream *up, struct upstream_info *out);
 
+/*
+ * Keeps an idle session (no transaction open) in the server's pool for a
+ * later client connection, instead of closing it. Returns false when it
+ * cannot be kept; the caller then closes it. No hook of the caller runs
+ * after a true return.
+ */
+bool upstream_park(struct upstream *up);
+
+/*
+ * Takes a pooled session to domain that was set up under the same policy,
+ * and binds it to conn and the hooks h with arg. Returns NULL when there
+ * is none. The session is ready for MAIL.
+ */
+struct upstream *upstream_unpark(struct server *srv, const char *domain,
+				 const struct policy *policy, uint64_t conn,
+				 const struct upstream_hooks *h, void *arg);
+
+/* Closes every pooled session, at shutdown. */
+void upstream_pool_close(struct server *srv);
+
 /* Sends QUIT without waiting for the reply, then closes. No hook runs after. */
 void upstream_quit(struct upstream *up);
 
