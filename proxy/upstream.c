@@ -704,7 +704,7 @@ void upstream_abort(struct upstream *up)
  * the next client connection to the same domain under the same policy
  * (the connection cache of Postfix's SMTP client works alike). A pooled
  * session has no transaction open, is closed after UPSTREAM_POOL_IDLE_MS
- * or when the MX closes it, and the pool holds at most UPSTREAM_POOL_MAX.
+ * or when the MX closes it, and the pool contains at most UPSTREAM_POOL_MAX.
  */
 #define UPSTREAM_POOL_MAX 32
 #define UPSTREAM_POOL_IDLE_MS 10000
@@ -736,7 +736,7 @@ static void pooled_reply(void *arg, const struct smtp_reply *r)
 	upstream_abort(arg);
 }
 
-/* The MX closed an idle session, or its idle time ran out. */
+/* The MX closed an idle session, or broke the protocol while idle. */
 static void pooled_error(void *arg, const struct outcome *o)
 {
 	struct upstream *up = arg;
