@@ -46,7 +46,7 @@ static void on_hangup(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 
-	/* Reload is not built: say so instead of dying on the default action. */
+	/* Reload is not built: log that instead of dying on the default action. */
 	log_msg(&srv->log, CONF_LOG_WARN,
 		"event=reload-unsupported signal=%d action=ignored", signum);
 }
@@ -115,7 +115,7 @@ static void probe_done(void *arg, bool secure, const char *detail)
 		return;
 	}
 	/* Without validation DNS answers never come back secure, so DANE
-	   never applies; say why once, where the operator looks first. */
+	   never applies; log why once, where the operator looks first. */
 	log_msg(&srv->log, CONF_LOG_WARN,
 		"event=dns-probe name=%s secure=no detail=\"%s\" "
 		"hint=\"use a DNSSEC-validating resolver on loopback; DANE cannot verify any MX until then\"",
@@ -311,7 +311,12 @@ static int sts_command(int argc, char **argv)
 		fprintf(stderr, "mxlock: %s: %s\n", argv[5], base_strerror(rc));
 	mtasts_cache_close(cache);
 	conf_free(conf);
-	return rc == 0 || rc == BASE_ENOTFOUND ? (rc == 0 ? 0 : 3) : 1;
+	/* Exit status: 0 done, 3 no cached policy, 1 failure. */
+	if (rc == 0)
+		return 0;
+	if (rc == BASE_ENOTFOUND)
+		return 3;
+	return 1;
 }
 
 int main(int argc, char **argv)

@@ -25,7 +25,7 @@ enum route_tlsa {
 	ROUTE_TLSA_FAILED,	/* bogus or indeterminate: host unusable */
 };
 
-/* What to look up besides MX and addresses. */
+/* Lookups wanted besides MX and addresses. */
 struct route_options {
 	unsigned max_hosts;
 	bool want_tlsa;		/* TLSA for hosts of a secure MX RRset */
