@@ -71,7 +71,6 @@ struct client {
 	/* The transaction. */
 	bool has_mail;
 	char mail_from[SMTP_CMD_PATH_MAX + 1];
-	char mail_params[SMTP_CMD_LINE_MAX_EXT];	/* as sent upstream */
 	bool mail_smtputf8;
 	bool mail_8bit;
 	uint64_t mail_size;

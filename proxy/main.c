@@ -17,6 +17,7 @@
 #include "sts_io.h"
 #include "upstream.h"
 #include "server.h"
+#include "session_cache.h"
 #include "stream.h"
 #include "transparent.h"
 
@@ -163,6 +164,8 @@ static int start(struct server *srv)
 		log_msg(&srv->log, CONF_LOG_ERROR, "event=tls-setup-failed error=\"%s\"", err);
 		return rc;
 	}
+	/* Without it every handshake is a full one, which still works. */
+	srv->sessions = session_cache_new();
 	rc = dns_new(srv->loop, srv->conf, &srv->dns);
 	if (rc < 0) {
 		log_msg(&srv->log, CONF_LOG_ERROR, "event=dns-setup-failed error=\"%s\"",
@@ -225,6 +228,7 @@ static int run(const struct conf *conf)
 	dns_free(srv.dns);
 	uv_walk(srv.loop, close_walk_cb, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
+	session_cache_free(srv.sessions);
 	tls_ctx_free(srv.tls);
 	tls_ctx_free(srv.tls_server);
 	mtasts_cache_close(srv.sts_cache);

@@ -47,6 +47,7 @@ struct server {
 	struct sts_io *sts_io;
 	struct mtasts *sts;		/* NULL: MTA-STS switched off */
 	struct upstream *pool;		/* idle MX sessions, see upstream.h */
+	struct session_cache *sessions;	/* TLS sessions to resume; may be NULL */
 	unsigned pool_count;
 };
 

@@ -1,10 +1,10 @@
 /*
  * TCP stream on libuv that switches to TLS (wolfSSL) in place for STARTTLS.
  * A stream owns its uv_tcp_t, a uv_idle_t that delivers plaintext buffered
- * while reading was stopped, and the WOLFSSL object. It also owns three
- * buffers: a 16 KiB read buffer (only while reading), the ciphertext that
- * wolfSSL has not read yet, and the ciphertext wolfSSL produced before
- * uv_write takes it. wolfSSL never touches the socket, because its I/O
+ * while reading was stopped, and the WOLFSSL object. It also owns two
+ * buffers: the ciphertext that wolfSSL has not read yet, and the
+ * ciphertext wolfSSL produced before uv_write takes it. Reads go through
+ * one buffer that all streams of a thread share. wolfSSL never touches the socket, because its I/O
  * callbacks work on those buffers. The handshake step uses
  * wolfSSL_negotiate, so the client side (toward MX hosts) and the server
  * side (toward clients, stream_starttls_server) share it.
@@ -52,6 +52,19 @@ struct tls_ctx {
 	bool server;		/* mxlock is the TLS server (toward clients) */
 };
 
+/*
+ * What only a TLS stream needs, allocated at STARTTLS, so the many
+ * sessions that never switch (or have not yet) do not carry it.
+ */
+struct stream_tls_part {
+	bool has_ca;
+	bool server;		/* the handshake is the server side */
+	int verify_error;	/* first error the verify callback saw */
+	int verify_depth;
+	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
+	struct stream_tls_info info;
+};
+
 /* One uv_write; data is owned by the request and freed in its callback. */
 struct stream_write_req {
 	uv_write_t req;
@@ -80,9 +93,8 @@ struct stream {
 	bool closing;
 	bool nodelay;		/* latency matters: TCP_NODELAY, TCP_QUICKACK */
 	int failed;		/* first fatal error; 0 while usable */
-	int callback_depth;	/* > 0 while rbuf may be in use */
+	int callback_depth;	/* > 0 while a callback may use s->in */
 
-	char *rbuf;		/* STREAM_CHUNK bytes, freed when not reading */
 	size_t write_pending;	/* bytes of writes whose callback has not run */
 
 	enum stream_tls_state tls_state;
@@ -90,13 +102,17 @@ struct stream {
 	struct base_buf in;	/* ciphertext; bytes before in_off are read */
 	size_t in_off;
 	struct base_buf out;	/* ciphertext not yet passed to uv_write */
-	bool has_ca;
-	int verify_error;	/* first error the verify callback saw */
-	int verify_depth;
-	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
-	bool tls_server;	/* the handshake is the server side */
-	struct stream_tls_info info;
+	struct stream_tls_part *tls;	/* from STARTTLS on, else NULL */
 };
+
+/*
+ * The one read buffer of the loop's thread: every read and every
+ * decryption lands here and goes to the owner within the same callback,
+ * which copies what it keeps. No callback reads another stream while it
+ * runs, so streams share the buffer instead of holding one each while
+ * they wait, which is most of an idle session's memory.
+ */
+static _Thread_local char stream_rbuf[STREAM_CHUNK];
 
 static void stream_alloc_cb(uv_handle_t *h, size_t suggested,
 			    uv_buf_t *buf);
@@ -155,11 +171,11 @@ static int stream_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
 	struct stream *s = store->userCtx;
 
-	if (preverify || s == NULL || s->verify_error != 0)
+	if (preverify || s == NULL || s->tls->verify_error != 0)
 		return 1;
 
-	s->verify_error = store->error != 0 ? store->error : -1;
-	s->verify_depth = store->error_depth;
+	s->tls->verify_error = store->error != 0 ? store->error : -1;
+	s->tls->verify_depth = store->error_depth;
 	return 1;
 }
 
@@ -395,7 +411,7 @@ static void stream_free(struct stream *s)
 	wolfSSL_free(s->ssl);
 	base_buf_free(&s->in);
 	base_buf_free(&s->out);
-	free(s->rbuf);
+	free(s->tls);
 	free(s);
 }
 
@@ -494,14 +510,13 @@ static void stream_uv_read_stop(struct stream *s)
 	s->uv_reading = false;
 }
 
-/* Frees the read buffers once no read is active and no callback uses them. */
+/* Frees the ciphertext buffer once no read is active and no callback
+   uses it. */
 static void stream_release_buffers(struct stream *s)
 {
 	if (s->uv_reading || s->callback_depth > 0)
 		return;
 
-	free(s->rbuf);
-	s->rbuf = NULL;
 	if (s->in_off == s->in.len) {
 		base_buf_free(&s->in);
 		s->in_off = 0;
@@ -510,12 +525,8 @@ static void stream_release_buffers(struct stream *s)
 
 static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct stream *s = h->data;
-
-	if (s->rbuf == NULL)
-		s->rbuf = malloc(STREAM_CHUNK);
-	buf->base = s->rbuf;
-	buf->len = s->rbuf != NULL ? STREAM_CHUNK : 0;
+	buf->base = stream_rbuf;
+	buf->len = sizeof(stream_rbuf);
 }
 
 /*
@@ -649,14 +660,7 @@ static void stream_tls_drain(struct stream *s)
 	int n, code, rc;
 
 	while (s->reading && !s->closing && !s->failed) {
-		if (s->rbuf == NULL)
-			s->rbuf = malloc(STREAM_CHUNK);
-		if (s->rbuf == NULL) {
-			stream_fail(s, BASE_ENOMEM);
-			return;
-		}
-
-		n = wolfSSL_read(s->ssl, s->rbuf, STREAM_CHUNK);
+		n = wolfSSL_read(s->ssl, stream_rbuf, sizeof(stream_rbuf));
 		code = n > 0 ? WOLFSSL_ERROR_NONE :
 		       wolfSSL_get_error(s->ssl, n);
 		rc = stream_flush(s, NULL, NULL);
@@ -666,7 +670,7 @@ static void stream_tls_drain(struct stream *s)
 		}
 
 		if (n > 0) {
-			stream_deliver(s, s->rbuf, (size_t)n);
+			stream_deliver(s, stream_rbuf, (size_t)n);
 			continue;
 		}
 		if (code != WOLFSSL_ERROR_WANT_READ)
@@ -677,7 +681,7 @@ static void stream_tls_drain(struct stream *s)
 
 static void stream_tls_version(struct stream *s)
 {
-	struct stream_tls_info *info = &s->info;
+	struct stream_tls_info *info = &s->tls->info;
 	const char *version = wolfSSL_get_version(s->ssl);
 	int suite = wolfSSL_get_current_cipher_suite(s->ssl);
 	const char *cipher;
@@ -715,11 +719,11 @@ static const char *stream_verify_text(int err)
 
 static void stream_tls_pkix(struct stream *s, WOLFSSL_X509 *leaf)
 {
-	struct stream_tls_info *info = &s->info;
+	struct stream_tls_info *info = &s->tls->info;
 	long result;
 
 	info->pkix_valid = false;
-	if (!s->has_ca) {
+	if (!s->tls->has_ca) {
 		snprintf(info->pkix_error, sizeof(info->pkix_error),
 			 "no CA file configured (tls.ca_file)");
 		return;
@@ -729,10 +733,10 @@ static void stream_tls_pkix(struct stream *s, WOLFSSL_X509 *leaf)
 			 "the server sent no certificate");
 		return;
 	}
-	if (s->verify_error != 0) {
+	if (s->tls->verify_error != 0) {
 		snprintf(info->pkix_error, sizeof(info->pkix_error),
-			 "certificate at depth %d: %s", s->verify_depth,
-			 stream_verify_text(s->verify_error));
+			 "certificate at depth %d: %s", s->tls->verify_depth,
+			 stream_verify_text(s->tls->verify_error));
 		return;
 	}
 
@@ -800,14 +804,15 @@ static void stream_tls_fill_info(struct stream *s)
 	WOLFSSL_X509 *leaf;
 
 	stream_tls_version(s);
+	s->tls->info.resumed = wolfSSL_session_reused(s->ssl) == 1;
 	/* Clients send no certificate: there is nothing to verify. */
-	if (s->tls_server)
+	if (s->tls->server)
 		return;
 
 	leaf = stream_peer_leaf(s);
 	stream_tls_pkix(s, leaf);
-	s->info.name_match = leaf != NULL && s->name[0] != '\0' &&
-			     stream_leaf_has_name(leaf, s->name);
+	s->tls->info.name_match = leaf != NULL && s->tls->name[0] != '\0' &&
+				  stream_leaf_has_name(leaf, s->tls->name);
 	wolfSSL_X509_free(leaf);
 }
 
@@ -1094,6 +1099,9 @@ static int stream_tls_setup(struct stream *s, struct tls_ctx *ctx,
 	WOLFSSL *ssl;
 	int rc;
 
+	s->tls = calloc(1, sizeof(*s->tls));
+	if (s->tls == NULL)
+		return BASE_ENOMEM;
 	ssl = wolfSSL_new(ctx->ctx);
 	if (ssl == NULL)
 		return BASE_ENOMEM;
@@ -1111,10 +1119,8 @@ static int stream_tls_setup(struct stream *s, struct tls_ctx *ctx,
 	}
 
 	s->ssl = ssl;
-	s->tls_server = ctx->server;
-	s->has_ca = ctx->has_ca;
-	s->verify_error = 0;
-	memset(&s->info, 0, sizeof(s->info));
+	s->tls->server = ctx->server;
+	s->tls->has_ca = ctx->has_ca;
 	return 0;
 }
 
@@ -1161,12 +1167,19 @@ int stream_starttls_server(struct stream *s, struct tls_ctx *ctx,
 	rc = stream_tls_setup(s, ctx, NULL);
 	if (rc < 0)
 		return rc;
-	s->name[0] = '\0';
 	return stream_handshake_begin(s, cb, arg);
 }
 
 int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 		    const char *name, stream_done_cb cb, void *arg)
+{
+	return stream_starttls_resume(s, ctx, sni, name, NULL, cb, arg);
+}
+
+int stream_starttls_resume(struct stream *s, struct tls_ctx *ctx,
+			   const char *sni, const char *name,
+			   struct tls_session *resume, stream_done_cb cb,
+			   void *arg)
 {
 	int rc;
 
@@ -1177,7 +1190,7 @@ int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 	if (s->tls_state != STREAM_PLAIN || s->reading || ctx == NULL ||
 	    ctx->server)
 		return BASE_EINVAL;
-	if (name != NULL && strlen(name) >= sizeof(s->name))
+	if (name != NULL && strlen(name) > BASE_DNAME_MAX + 1)
 		return BASE_EINVAL;
 
 	rc = stream_check_injection(s);
@@ -1186,13 +1199,32 @@ int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 	rc = stream_tls_setup(s, ctx, sni);
 	if (rc < 0)
 		return rc;
-	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
+	snprintf(s->tls->name, sizeof(s->tls->name), "%s",
+		 name != NULL ? name : "");
+	/* A session the server no longer knows means a full handshake. */
+	if (resume != NULL &&
+	    wolfSSL_set_session(s->ssl, (WOLFSSL_SESSION *)resume) !=
+	    WOLFSSL_SUCCESS)
+		resume = NULL;
 	return stream_handshake_begin(s, cb, arg);
+}
+
+struct tls_session *stream_session(const struct stream *s)
+{
+	if (s->ssl == NULL || s->tls_state != STREAM_TLS || s->tls->server)
+		return NULL;
+	return (struct tls_session *)wolfSSL_get1_session(s->ssl);
+}
+
+void tls_session_free(struct tls_session *session)
+{
+	if (session != NULL)
+		wolfSSL_SESSION_free((WOLFSSL_SESSION *)session);
 }
 
 const struct stream_tls_info *stream_tls(const struct stream *s)
 {
-	return s->tls_state == STREAM_TLS ? &s->info : NULL;
+	return s->tls_state == STREAM_TLS ? &s->tls->info : NULL;
 }
 
 void stream_peer(const struct stream *s, char *out, size_t outlen,

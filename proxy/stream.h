@@ -23,6 +23,7 @@
 struct conf;
 struct stream;
 struct tls_ctx;
+struct tls_session;		/* a TLS session that can be resumed */
 
 /* Result of a TLS handshake, for logs and the policy step. */
 struct stream_tls_info {
@@ -33,6 +34,10 @@ struct stream_tls_info {
 	bool name_match;		/* the name given to stream_starttls is
 					   a DNS SAN of the leaf (one-label
 					   wildcard allowed); no CN fallback */
+	bool resumed;			/* an earlier session was resumed: the
+					   server sent no certificate, and
+					   pkix_valid and name_match say
+					   nothing */
 };
 
 struct stream_handler {
@@ -113,6 +118,26 @@ size_t stream_write_pending(const struct stream *s);
  */
 int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 		    const char *name, stream_done_cb cb, void *arg);
+
+/*
+ * Like stream_starttls, but offers to resume session (may be NULL), which
+ * an earlier stream_session returned. The caller keeps session; the call
+ * takes its own copy. stream_tls_info.resumed tells whether the server
+ * agreed.
+ */
+int stream_starttls_resume(struct stream *s, struct tls_ctx *ctx,
+			   const char *sni, const char *name,
+			   struct tls_session *resume, stream_done_cb cb,
+			   void *arg);
+
+/*
+ * Returns the client session of s for a later stream_starttls_resume, or
+ * NULL. Under TLS 1.3 the server's ticket arrives after the handshake, so
+ * call it after the first reply over TLS. The caller frees the session
+ * with tls_session_free.
+ */
+struct tls_session *stream_session(const struct stream *s);
+void tls_session_free(struct tls_session *session);
 
 /*
  * Starts the server side of a TLS handshake with a client that received

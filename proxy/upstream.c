@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "log.h"
 #include "server.h"
+#include "session_cache.h"
 #include "upstream.h"
 
 #define UPSTREAM_HIGH_WATER (256 * 1024)
@@ -48,6 +49,10 @@ struct upstream {
 	bool plaintext_retry;	/* retrying this address without TLS */
 	struct policy_host ph;	/* what the current host must offer */
 	struct policy_verdict verdict;
+	struct session_key session_key;	/* of the current handshake */
+	bool has_session_key;
+	bool resume_offered;	/* a cached session was offered */
+	struct policy_verdict cached; /* that session's verdict */
 
 	enum upstream_state state;
 	struct stream *stream;
@@ -166,8 +171,32 @@ static void host_failed(struct upstream *up, enum outcome_kind kind,
 	try_next(up);
 }
 
+/*
+ * Keeps the TLS session for the next connection to this host under the
+ * same requirements. Called once the first reply over TLS arrived, after
+ * a TLS 1.3 server's ticket. A verdict that MTA-STS testing let through
+ * despite a failure is not kept, so the failure is checked and reported
+ * again next time.
+ */
+static void keep_session(struct upstream *up)
+{
+	const struct stream_tls_info *tls = stream_tls(up->stream);
+	struct tls_session *session;
+
+	if (tls == NULL || up->srv->sessions == NULL || !up->has_session_key ||
+	    !up->verdict.ok)
+		return;
+	if (up->ph.report_only && strcmp(up->verdict.verified, "yes") != 0)
+		return;
+	session = stream_session(up->stream);
+	if (session != NULL)
+		session_cache_put(up->srv->sessions, &up->session_key, session,
+				  &up->verdict, tls->resumed, (int64_t)time(NULL));
+}
+
 static void become_ready(struct upstream *up)
 {
+	keep_session(up);
 	up->t_ready = uv_now(up->srv->loop);
 	uv_timer_stop(&up->timer);
 	set_state(up, UP_READY);
@@ -185,20 +214,32 @@ static void on_handshake(struct stream *s, int status, void *arg)
 	char line[300];
 
 	if (status < 0) {
+		if (up->resume_offered)
+			session_cache_drop(up->srv->sessions, &up->session_key);
 		host_failed(up, status == BASE_EINJECT ? OUTCOME_TLS_INJECTION :
 			    OUTCOME_TLS_FAILED, base_strerror(status));
 		return;
 	}
 
-	policy_check(&up->ph, s, (int64_t)time(NULL), &up->verdict);
+	/*
+	 * A resumed session brings no certificate. It was found under the
+	 * same host, address and requirements as the full handshake whose
+	 * verdict it carries, and only the server that completed that
+	 * handshake can resume it.
+	 */
+	if (up->resume_offered && stream_tls(s)->resumed)
+		up->verdict = up->cached;
+	else
+		policy_check(&up->ph, s, (int64_t)time(NULL), &up->verdict);
 	if (!up->verdict.ok) {
 		host_failed(up, up->ph.auth == POLICY_AUTH_DANE ? OUTCOME_DANE_FAILED :
 			    OUTCOME_CERT_FAILED, up->verdict.detail);
 		return;
 	}
 	log_conn(&up->srv->log, CONF_LOG_INFO, up->conn,
-		 "event=tls mx=%s[%s]:25 policy=%s tls=%s verified=%s detail=\"%s\"",
-		 up->host, up->address, up->ph.label, stream_tls(s)->version,
+		 "event=tls mx=%s[%s]:25 policy=%s tls=%s resumed=%s verified=%s "
+		 "detail=\"%s\"", up->host, up->address, up->ph.label,
+		 stream_tls(s)->version, stream_tls(s)->resumed ? "yes" : "no",
 		 up->verdict.verified, up->verdict.detail);
 	if (up->ph.report_only && (up->ph.skip_reason[0] ||
 				   strcmp(up->verdict.verified, "yes") != 0))
@@ -216,6 +257,7 @@ static void on_handshake(struct stream *s, int status, void *arg)
 
 static void start_tls(struct upstream *up, size_t unread)
 {
+	struct tls_session *session = NULL;
 	int err;
 
 	/*
@@ -231,8 +273,15 @@ static void start_tls(struct upstream *up, size_t unread)
 
 	set_state(up, UP_HANDSHAKE);
 	arm_timer(up, up->srv->conf->limits.timeouts.tls);
-	err = stream_starttls(up->stream, up->srv->tls, up->ph.sni, up->host,
-			      on_handshake, up);
+	up->has_session_key = session_key_make(&up->ph, up->address,
+					       &up->session_key);
+	up->resume_offered = false;
+	if (up->has_session_key && up->srv->sessions != NULL)
+		session = session_cache_find(up->srv->sessions, &up->session_key,
+					     (int64_t)time(NULL), &up->cached);
+	up->resume_offered = session != NULL;
+	err = stream_starttls_resume(up->stream, up->srv->tls, up->ph.sni,
+				     up->host, session, on_handshake, up);
 	if (err < 0)
 		host_failed(up, err == BASE_EINJECT ? OUTCOME_TLS_INJECTION :
 			    OUTCOME_TLS_FAILED, base_strerror(err));

@@ -10,8 +10,10 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config clang-14 libclang-rt-14-dev libuv1-dev libwolfssl-dev libc-ares-dev libyaml-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev"
 NET_PKGS="nftables iptables nsd unbound ldnsutils bind9-dnsutils postfix swaks libnet-ssleay-perl python3-aiosmtpd openssl iproute2 procps curl util-linux"
-# The benchmark's rival relays and the OpenSSL headers of its TLS sink.
-BENCH_PKGS="haproxy stunnel4 libssl-dev"
+# The benchmark's rival relays (HAProxy, stunnel, Postfix with the MTA-STS
+# resolver), the OpenSSL headers of its TLS sink, and the tools that build
+# the tuned wolfSSL from Debian's source package.
+BENCH_PKGS="haproxy stunnel4 libssl-dev postfix-mta-sts-resolver dpkg-dev autoconf automake libtool"
 
 case "${1:-}" in
 "") BENCH_PKGS="" ;;

@@ -61,7 +61,7 @@ expect insecure-mx.plain.test sent no 'policy=may '
 expect nostarttls.plain.test sent no 'policy=may '
 
 mxlock_stop
-assert_log 'event=tls mx=ee.signed.test\[127.0.27.1\]:25 policy=dane tls=TLSv1.[23] verified=yes detail="TLSA 3 1 1 matched depth 0"'
+assert_log 'event=tls mx=ee.signed.test\[127.0.27.1\]:25 policy=dane tls=TLSv1.[23] resumed=no verified=yes detail="TLSA 3 1 1 matched depth 0"'
 assert_log 'event=tls mx=ta.signed.test\[127.0.27.5\]:25 policy=dane .*verified=yes detail="TLSA 2 1 1 matched depth 1"'
 assert_log 'event=mx-failed mx=bad.signed.test\[127.0.27.12\]:25 reason=dane-failed'
 assert_log 'event=dns-probe name=signed.test secure=yes'
