@@ -450,17 +450,20 @@ static void deliver(struct client *c, struct route *route,
 	c->sts_enforced = policy.has_sts && policy.sts.mode == POLICY_STS_ENFORCE;
 	snprintf(c->policy_name, sizeof(c->policy_name), "%s",
 		 policy.has_sts ? "mta-sts" : conf_level_name(policy.level));
-	if (c->transparent) {
+	/* The upstream session keeps its own copy of the policy. */
+	if (c->transparent)
 		deliver_transparent(c, route, &policy);
-		return;
-	}
-	start_upstream(c, route, &policy, false);
+	else
+		start_upstream(c, route, &policy, false);
+	policy_clear(&policy);
 }
 
 /* Copies an MTA-STS verdict's policy into the policy step's form. */
 static void sts_from_verdict(const struct mtasts_verdict *v,
 			     struct policy_sts *out)
 {
+	size_t count;
+
 	memset(out, 0, sizeof(*out));
 	out->mode = v->policy.mode == MTASTS_MODE_ENFORCE ? POLICY_STS_ENFORCE :
 		v->policy.mode == MTASTS_MODE_TESTING ? POLICY_STS_TESTING :
@@ -468,10 +471,13 @@ static void sts_from_verdict(const struct mtasts_verdict *v,
 	snprintf(out->id, sizeof(out->id), "%s", v->id);
 	snprintf(out->source, sizeof(out->source), "%s",
 		 mtasts_source_name(v->source));
-	for (size_t i = 0; i < v->policy.mx_count && i < POLICY_STS_MX_MAX; i++) {
-		snprintf(out->mx[i], sizeof(out->mx[i]), "%s", v->policy.mx[i]);
-		out->mx_count++;
-	}
+	count = v->policy.mx_count < POLICY_STS_MX_MAX ? v->policy.mx_count :
+		POLICY_STS_MX_MAX;
+	/* Out of memory leaves no pattern, so every host fails the policy. */
+	out->mx = policy_mx_list_new(count);
+	for (size_t i = 0; out->mx != NULL && i < count; i++)
+		snprintf(out->mx->mx[i], sizeof(out->mx->mx[i]), "%s",
+			 v->policy.mx[i]);
 }
 
 static void log_sts_fetch_failed(struct client *c,
@@ -541,6 +547,7 @@ static void sts_done(void *arg, const struct mtasts_verdict *v)
 	sts_from_verdict(v, &sts);
 	snprintf(c->sts_id, sizeof(c->sts_id), "%s", v->id);
 	deliver(c, route, &sts);
+	policy_mx_list_unref(sts.mx);
 }
 
 /* Routes the transaction's domain, or reuses the MX session for it. */

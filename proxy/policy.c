@@ -1,5 +1,6 @@
 /* Policy decision and the post-handshake check: see policy.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mtasts/policy.h"
@@ -59,14 +60,56 @@ void policy_decide(const struct conf *conf, const struct route *route,
 	    conf->policy_mta_sts) {
 		out->has_sts = true;
 		out->sts = *sts;
+		out->sts.mx = policy_mx_list_ref(sts->mx);
 	}
+}
+
+struct policy_mx_list *policy_mx_list_new(size_t count)
+{
+	struct policy_mx_list *list;
+
+	list = calloc(1, sizeof(*list) + count * sizeof(list->mx[0]));
+	if (list == NULL)
+		return NULL;
+	list->refs = 1;
+	list->count = count;
+	return list;
+}
+
+struct policy_mx_list *policy_mx_list_ref(struct policy_mx_list *list)
+{
+	if (list != NULL)
+		list->refs++;
+	return list;
+}
+
+void policy_mx_list_unref(struct policy_mx_list *list)
+{
+	if (list != NULL && --list->refs == 0)
+		free(list);
+}
+
+void policy_copy(struct policy *dst, const struct policy *src)
+{
+	*dst = *src;
+	policy_mx_list_ref(dst->sts.mx);
+}
+
+void policy_clear(struct policy *p)
+{
+	policy_mx_list_unref(p->sts.mx);
+	p->sts.mx = NULL;
 }
 
 bool policy_sts_mx_match(const struct policy_sts *sts, const char *host)
 {
+	const struct policy_mx_list *list = sts->mx;
+
+	if (list == NULL)
+		return false;
 	/* RFC 8461 section 4.1, with the matcher of mtasts/. */
-	for (size_t i = 0; i < sts->mx_count; i++) {
-		if (mtasts_pattern_match(sts->mx[i], host))
+	for (size_t i = 0; i < list->count; i++) {
+		if (mtasts_pattern_match(list->mx[i], host))
 			return true;
 	}
 	return false;

@@ -27,13 +27,23 @@ enum policy_sts_mode {
 
 #define POLICY_STS_MX_MAX 64
 
+/*
+ * The mx patterns of an MTA-STS policy. Every policy that copies them
+ * shares one list and counts its reference, so an MX session does not
+ * carry 16 KiB of mostly empty pattern slots.
+ */
+struct policy_mx_list {
+	unsigned refs;
+	size_t count;
+	char mx[][256];
+};
+
 /* An MTA-STS policy in force for the domain (RFC 8461 section 3.2). */
 struct policy_sts {
 	enum policy_sts_mode mode;
 	char id[33];
 	char source[24];		/* "fetched", "cached", ... */
-	size_t mx_count;
-	char mx[POLICY_STS_MX_MAX][256];
+	struct policy_mx_list *mx;	/* NULL: no host matches */
 };
 
 /* The domain-level decision. */
@@ -83,8 +93,31 @@ struct policy_verdict {
 };
 
 /*
+ * Returns a list with room for count patterns (count 0 allowed) and one
+ * reference, or NULL when out of memory.
+ */
+struct policy_mx_list *policy_mx_list_new(size_t count);
+
+/* Adds a reference to list (may be NULL) and returns it. */
+struct policy_mx_list *policy_mx_list_ref(struct policy_mx_list *list);
+
+/* Drops a reference; the last one frees the list. NULL is ignored. */
+void policy_mx_list_unref(struct policy_mx_list *list);
+
+/*
+ * Copies src into dst, sharing its pattern list. Release dst with
+ * policy_clear.
+ */
+void policy_copy(struct policy *dst, const struct policy *src);
+
+/* Releases what p references; p must be decided or copied again before
+   its next use. */
+void policy_clear(struct policy *p);
+
+/*
  * Decides the domain-level policy for route under conf at time now.
- * sts is the MTA-STS policy in force or NULL. Writes into out.
+ * sts is the MTA-STS policy in force or NULL. Writes into out, which the
+ * caller releases with policy_clear.
  */
 void policy_decide(const struct conf *conf, const struct route *route,
 		   const struct policy_sts *sts, int64_t now,

@@ -1216,6 +1216,12 @@ struct tls_session *stream_session(const struct stream *s)
 	return (struct tls_session *)wolfSSL_get1_session(s->ssl);
 }
 
+void stream_tls_trim(struct stream *s)
+{
+	if (s->ssl != NULL && s->tls_state == STREAM_TLS)
+		wolfSSL_FreeHandshakeResources(s->ssl);
+}
+
 void tls_session_free(struct tls_session *session)
 {
 	if (session != NULL)

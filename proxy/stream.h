@@ -140,6 +140,14 @@ struct tls_session *stream_session(const struct stream *s);
 void tls_session_free(struct tls_session *session);
 
 /*
+ * Frees what only the handshake needed (wolfSSL_FreeHandshakeResources),
+ * once the owner has checked the certificates. wolfSSL does much of this
+ * by itself at the end of a handshake; the call covers what a build
+ * keeps for later. The peer chain stays (stream_peer_chain).
+ */
+void stream_tls_trim(struct stream *s);
+
+/*
  * Starts the server side of a TLS handshake with a client that received
  * the 220 reply to its STARTTLS. ctx comes from tls_server_ctx_new.
  * Reading must be stopped; plaintext the owner read before is its own to

@@ -107,6 +107,7 @@ static void timer_close_cb(uv_handle_t *h)
 
 	smtp_reply_parser_free(&up->parser);
 	route_free(up->route);
+	policy_clear(&up->policy);
 	free(up);
 }
 
@@ -248,6 +249,7 @@ static void on_handshake(struct stream *s, int status, void *arg)
 			 up->host, up->address, up->policy.sts.id, up->ph.skip_reason,
 			 up->ph.skip_reason[0] ? "; " : "", up->verdict.detail);
 
+	stream_tls_trim(s);
 	/* RFC 3207 section 4.2: discard everything learned before TLS. */
 	memset(&up->caps, 0, sizeof(up->caps));
 	stream_read_start(s);
@@ -593,7 +595,7 @@ static struct upstream *upstream_alloc(struct server *srv, uint64_t conn,
 	up->srv = srv;
 	up->conn = conn;
 	up->route = route;
-	up->policy = *policy;
+	policy_copy(&up->policy, policy);
 	up->hooks = h;
 	up->arg = arg;
 	smtp_reply_parser_init(&up->parser);

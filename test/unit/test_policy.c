@@ -92,9 +92,10 @@ static void make_sts(const struct policy_case *tc, struct policy_sts *sts)
 	memset(sts, 0, sizeof(*sts));
 	sts->mode = tc->sts == STS_ENFORCE ? POLICY_STS_ENFORCE : POLICY_STS_TESTING;
 	snprintf(sts->id, sizeof(sts->id), "id1");
-	snprintf(sts->mx[0], sizeof(sts->mx[0]), "%s",
+	sts->mx = policy_mx_list_new(1);
+	assert_non_null(sts->mx);
+	snprintf(sts->mx->mx[0], sizeof(sts->mx->mx[0]), "%s",
 		 tc->host_in_sts ? "*.example.test" : "other.example.test");
-	sts->mx_count = 1;
 }
 
 static void check_case(const struct policy_case *tc)
@@ -120,6 +121,8 @@ static void check_case(const struct policy_case *tc)
 	if (ph.usable)
 		assert_int_equal(ph.auth, tc->auth);
 	assert_string_equal(ph.label, tc->label);
+	policy_clear(&p);
+	policy_mx_list_unref(sts.mx);
 }
 
 static void test_policy_host_table(void **state)
@@ -169,15 +172,17 @@ static void test_policy_insecure_mx_is_trusted(void **state)
 
 static void test_policy_sts_wildcard_one_label(void **state)
 {
-	struct policy_sts sts = { .mx_count = 1 };
+	struct policy_sts sts = { .mx = policy_mx_list_new(1) };
 
 	(void)state;
-	snprintf(sts.mx[0], sizeof(sts.mx[0]), "*.example.net");
+	assert_non_null(sts.mx);
+	snprintf(sts.mx->mx[0], sizeof(sts.mx->mx[0]), "*.example.net");
 	assert_true(policy_sts_mx_match(&sts, "a.example.net"));
 	assert_true(policy_sts_mx_match(&sts, "A.Example.NET."));
 	assert_false(policy_sts_mx_match(&sts, "example.net"));
 	assert_false(policy_sts_mx_match(&sts, "b.a.example.net"));
 	assert_false(policy_sts_mx_match(&sts, "aexample.net"));
+	policy_mx_list_unref(sts.mx);
 }
 
 int main(void)
