@@ -63,6 +63,11 @@ struct stream_tls_part {
 	int verify_depth;
 	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
 	struct stream_tls_info info;
+	/* The certificates the server sent, leaf first, as one allocation of
+	   DER copies; freed by stream_tls_trim. */
+	struct tlsa_cert chain[TLSA_CHAIN_MAX];
+	size_t chain_count;
+	unsigned char *chain_der;
 };
 
 /* One uv_write; data is owned by the request and freed in its callback. */
@@ -166,12 +171,50 @@ static int stream_tls_err(int code)
 	return BASE_ETLS;
 }
 
-/* Records that the chain failed; returns 1 so the handshake goes on. */
+/*
+ * Copies the certificates the server sent, leaf first. wolfSSL's own copy
+ * (wolfSSL_get_peer_chain) leaves out every certificate of 2 KiB or more
+ * and costs each session room for nine certificates, so mxlock keeps its
+ * own until the policy check is done.
+ */
+static void stream_keep_chain(struct stream_tls_part *t,
+			      const WOLFSSL_X509_STORE_CTX *store)
+{
+	size_t count = 0, total = 0, off = 0;
+
+	if (t->chain_der != NULL || store->certs == NULL || store->totalCerts < 1)
+		return;
+	count = (size_t)store->totalCerts;
+	if (count > TLSA_CHAIN_MAX)
+		count = TLSA_CHAIN_MAX;
+	for (size_t i = 0; i < count; i++)
+		total += store->certs[i].length;
+	t->chain_der = malloc(total > 0 ? total : 1);
+	if (t->chain_der == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		memcpy(t->chain_der + off, store->certs[i].buffer,
+		       store->certs[i].length);
+		t->chain[i].der = t->chain_der + off;
+		t->chain[i].len = store->certs[i].length;
+		off += store->certs[i].length;
+	}
+	t->chain_count = count;
+}
+
+/*
+ * Runs for each certificate of the server's chain, the leaf last, and
+ * records the first failure. Returns 1, so the handshake goes on and the
+ * policy decides later.
+ */
 static int stream_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
 	struct stream *s = store->userCtx;
 
-	if (preverify || s == NULL || s->tls->verify_error != 0)
+	if (s == NULL || s->tls == NULL)
+		return 1;
+	stream_keep_chain(s->tls, store);
+	if (preverify || s->tls->verify_error != 0)
 		return 1;
 
 	s->tls->verify_error = store->error != 0 ? store->error : -1;
@@ -212,13 +255,12 @@ static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
 	 *
 	 * The handshake never fails on the chain: the policy decides later
 	 * from pkix_valid, and levels such as encrypt accept any
-	 * certificate. Without a CA there is nothing to verify against.
+	 * certificate. The callback runs even without a CA, because it also
+	 * keeps the chain for DANE; with WOLFSSL_ALWAYS_VERIFY_CB and
+	 * WOLFSSL_VERIFY_CB_ALL_CERTS (both builds set them) it runs for
+	 * every certificate, the leaf included.
 	 */
-	if (t->has_ca)
-		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER,
-				       stream_verify_cb);
-	else
-		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, stream_verify_cb);
 	return 0;
 }
 
@@ -411,6 +453,8 @@ static void stream_free(struct stream *s)
 	wolfSSL_free(s->ssl);
 	base_buf_free(&s->in);
 	base_buf_free(&s->out);
+	if (s->tls != NULL)
+		free(s->tls->chain_der);
 	free(s->tls);
 	free(s);
 }
@@ -699,14 +743,14 @@ static void stream_tls_version(struct stream *s)
 		 cipher != NULL ? cipher : "");
 }
 
-/* Returns a copy of the server's leaf certificate, or NULL. */
+/* Returns a decoded copy of the server's leaf certificate, or NULL. */
 static WOLFSSL_X509 *stream_peer_leaf(struct stream *s)
 {
-	WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(s->ssl);
+	const struct tlsa_cert *leaf = &s->tls->chain[0];
 
-	if (chain == NULL || wolfSSL_get_chain_count(chain) < 1)
+	if (s->tls->chain_count < 1)
 		return NULL;
-	return wolfSSL_get_chain_X509(chain, 0);
+	return wolfSSL_X509_d2i(NULL, leaf->der, (int)leaf->len);
 }
 
 static const char *stream_verify_text(int err)
@@ -1218,8 +1262,12 @@ struct tls_session *stream_session(const struct stream *s)
 
 void stream_tls_trim(struct stream *s)
 {
-	if (s->ssl != NULL && s->tls_state == STREAM_TLS)
-		wolfSSL_FreeHandshakeResources(s->ssl);
+	if (s->ssl == NULL || s->tls_state != STREAM_TLS)
+		return;
+	wolfSSL_FreeHandshakeResources(s->ssl);
+	free(s->tls->chain_der);
+	s->tls->chain_der = NULL;
+	s->tls->chain_count = 0;
 }
 
 void tls_session_free(struct tls_session *session)
@@ -1286,26 +1334,11 @@ void stream_nodelay(struct stream *s)
 size_t stream_peer_chain(const struct stream *s, struct tlsa_cert *out,
 			 size_t max)
 {
-	WOLFSSL_X509_CHAIN *chain;
-	size_t n = 0;
-	int len;
+	size_t n;
 
 	if (s->ssl == NULL || s->tls_state != STREAM_TLS)
 		return 0;
-	chain = wolfSSL_get_peer_chain(s->ssl);
-	if (chain == NULL)
-		return 0;
-
-	len = wolfSSL_get_chain_count(chain);
-	for (int i = 0; i < len && n < max; i++) {
-		unsigned char *der = wolfSSL_get_chain_cert(chain, i);
-		int der_len = wolfSSL_get_chain_length(chain, i);
-
-		if (der == NULL || der_len <= 0)
-			break;
-		out[n].der = der;
-		out[n].len = (size_t)der_len;
-		n++;
-	}
+	n = s->tls->chain_count < max ? s->tls->chain_count : max;
+	memcpy(out, s->tls->chain, n * sizeof(*out));
 	return n;
 }

@@ -140,10 +140,11 @@ struct tls_session *stream_session(const struct stream *s);
 void tls_session_free(struct tls_session *session);
 
 /*
- * Frees what only the handshake needed (wolfSSL_FreeHandshakeResources),
- * once the owner has checked the certificates. wolfSSL does much of this
- * by itself at the end of a handshake; the call covers what a build
- * keeps for later. The peer chain stays (stream_peer_chain).
+ * Frees what only the handshake and the certificate check needed, once
+ * the owner has checked the certificates: mxlock's copy of the peer chain
+ * (stream_peer_chain returns 0 afterwards) and what wolfSSL kept
+ * (wolfSSL_FreeHandshakeResources; wolfSSL 5.5.4 already frees most of it
+ * at the end of a handshake).
  */
 void stream_tls_trim(struct stream *s);
 
@@ -159,8 +160,10 @@ int stream_starttls_server(struct stream *s, struct tls_ctx *ctx,
 
 /*
  * Stores the certificates the server sent, leaf first, as DER in out (at
- * most max). They stay valid until the stream closes. Returns the count,
- * 0 when the stream is plaintext.
+ * most max and at most TLSA_CHAIN_MAX). They stay valid until the stream
+ * closes or stream_tls_trim. Returns the count: 0 when the stream is
+ * plaintext, after a resumed handshake (no certificate was sent) and
+ * after stream_tls_trim.
  */
 size_t stream_peer_chain(const struct stream *s, struct tlsa_cert *out,
 			 size_t max);
