@@ -29,6 +29,7 @@ static void timer_close_cb(uv_handle_t *h)
 	for (unsigned i = 0; i < c->accepted_count; i++)
 		free(c->accepted[i]);
 	free(c->accepted);
+	free(c->last_mx);
 	free(c->chunk);
 	free(c);
 }
@@ -204,7 +205,6 @@ static void tls_done(struct stream *s, int status, void *arg)
 	/* RFC 3207 section 4.2: discard what the client sent before TLS,
 	   the EHLO argument included, so it must send EHLO again. */
 	c->greeted = false;
-	c->helo[0] = '\0';
 	client_txn_reset(c);
 	c->state = CLIENT_COMMAND;
 	client_resume(c);
@@ -360,7 +360,6 @@ static void dispatch(struct client *c, const struct smtp_cmd *cmd)
 			client_reply(c, "501 5.5.4 EHLO and HELO need a domain\r\n");
 			return;
 		}
-		snprintf(c->helo, sizeof(c->helo), "%s", cmd->arg);
 		reply_ehlo(c, cmd->verb == SMTP_VERB_EHLO);
 		return;
 	case SMTP_VERB_MAIL:

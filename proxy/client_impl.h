@@ -66,7 +66,6 @@ struct client {
 	bool output_blocked;		/* paused: the client reads no replies */
 	bool tls;			/* the client connection uses TLS */
 	char peer[64];
-	char helo[256];
 
 	/* The transaction. */
 	bool has_mail;
@@ -104,8 +103,9 @@ struct client {
 	struct transparent_probe *probe; /* greeted connection to it, until
 					    the first delivery */
 
-	struct upstream_info last_mx;	/* the last MX tried, when all failed */
-	bool have_last_mx;
+	struct upstream_info *last_mx;	/* the last MX tried, when all failed;
+					   NULL otherwise (or out of memory,
+					   which only shortens the log line) */
 	uint64_t t_txn;			/* ms: first RCPT */
 	uint64_t t_routed;
 	uint64_t t_ready;

@@ -97,8 +97,8 @@ static void log_recipient(struct client *c, const char *rcpt,
 
 	if (c->up != NULL)
 		upstream_info(c->up, &info);
-	else if (c->have_last_mx)
-		info = c->last_mx;
+	else if (c->last_mx != NULL)
+		info = *c->last_mx;
 	log_escape(c->mail_from, strlen(c->mail_from), from, sizeof(from));
 	log_escape(rcpt, strlen(rcpt), to, sizeof(to));
 	snprintf(text, sizeof(text), "%d %s %s", o->code, o->enhanced, o->text);
@@ -117,8 +117,8 @@ static void log_recipient(struct client *c, const char *rcpt,
 		 seconds(c->t_mail, now), seconds(c->t_txn, now),
 		 info.tls ? info.tls->version : "none",
 		 info.tls ? info.tls->cipher : "none",
-		 c->up || c->have_last_mx ? info.verified : "no",
-		 c->up || c->have_last_mx ? info.policy :
+		 c->up || c->last_mx ? info.verified : "no",
+		 c->up || c->last_mx ? info.policy :
 		 c->policy_name[0] ? c->policy_name : "undecided", sts, detail,
 		 o->enhanced,
 		 outcome_status(o), o->reason, reply);
@@ -149,7 +149,8 @@ void client_txn_reset(struct client *c)
 	c->mail_sent = false;
 	c->data_failed = false;
 	c->sts_rechecked = false;
-	c->have_last_mx = false;
+	free(c->last_mx);
+	c->last_mx = NULL;
 	c->t_txn = c->t_routed = c->t_ready = c->t_mail = 0;
 }
 
@@ -563,7 +564,8 @@ static void start_delivery(struct client *c)
 	struct outcome o;
 
 	c->t_txn = uv_now(c->srv->loop);
-	c->have_last_mx = false;
+	free(c->last_mx);
+	c->last_mx = NULL;
 	if (c->up != NULL &&
 	    base_dname_equal(upstream_route(c->up)->domain, c->domain)) {
 		c->t_routed = c->t_txn;
@@ -795,9 +797,16 @@ static void on_ready(void *arg, const struct outcome *o)
 		struct outcome copy = *o;
 
 		/* The summary line names the last MX host tried and its policy. */
-		upstream_info(c->up, &c->last_mx);
-		c->last_mx.tls = NULL;
-		c->have_last_mx = c->last_mx.host[0] != '\0';
+		free(c->last_mx);
+		c->last_mx = malloc(sizeof(*c->last_mx));
+		if (c->last_mx != NULL) {
+			upstream_info(c->up, c->last_mx);
+			c->last_mx->tls = NULL;
+			if (c->last_mx->host[0] == '\0') {
+				free(c->last_mx);
+				c->last_mx = NULL;
+			}
+		}
 		drop_upstream(c);
 		if (recheck_sts(c, &copy))
 			return;
