@@ -866,7 +866,7 @@ static void data_done(struct client *c, const char *rest, size_t len)
 	upstream_await_final(c->up);
 }
 
-static void forward_chunk(struct client *c, size_t outlen)
+static void forward_data(struct client *c, const char *data, size_t len)
 {
 	struct outcome o;
 
@@ -878,35 +878,74 @@ static void forward_chunk(struct client *c, size_t outlen)
 		c->state = CLIENT_DISCARD;
 		return;
 	}
-	if (upstream_write_data(c->up, c->chunk, outlen) < 0) {
+	if (upstream_write_data(c->up, data, len) < 0) {
 		outcome_set(&o, OUTCOME_LOST, "write failed");
 		on_error(c, &o);
 	}
 }
 
+/*
+ * Sends the framed bytes waiting in c->chunk. Returns false when the
+ * session closed meanwhile.
+ */
+static bool flush_framed(struct client *c, size_t *framed)
+{
+	if (*framed > 0 && c->state == CLIENT_DATA)
+		forward_data(c, c->chunk, *framed);
+	*framed = 0;
+	return c->state != CLIENT_CLOSING;
+}
+
 void client_txn_feed(struct client *c, const char *data, size_t len)
 {
-	size_t outlen;
+	size_t framed = 0;	/* bytes waiting in c->chunk */
 
 	if (c->chunk == NULL && (c->chunk = malloc(RELAY_OUT_MAX(CLIENT_CHUNK))) == NULL) {
 		client_close(c);
 		return;
 	}
 	while (len > 0) {
-		size_t n = len > CLIENT_CHUNK ? CLIENT_CHUNK : len;
-		size_t used = relay_data_feed(&c->relay, data, n, c->chunk, &outlen);
+		/* Most message text passes as it is, straight from the read. */
+		size_t n = relay_data_pass(&c->relay, data, len);
+		size_t used, outlen;
+		const char *lf;
 
+		if (n > 0) {
+			if (!flush_framed(c, &framed))
+				return;
+			if (c->state == CLIENT_DATA)
+				forward_data(c, data, n);
+			data += n;
+			len -= n;
+			if (c->state == CLIENT_CLOSING)
+				return;
+			continue;
+		}
+		/*
+		 * The rest of this line needs framing work. Framed lines
+		 * gather in c->chunk, so text where every line needs it still
+		 * goes out in large writes.
+		 */
+		n = len > CLIENT_CHUNK ? CLIENT_CHUNK : len;
+		lf = memchr(data, '\n', n);
+		if (lf != NULL)
+			n = (size_t)(lf - data) + 1;
+		if (RELAY_OUT_MAX(CLIENT_CHUNK) - framed < RELAY_OUT_MAX(n) &&
+		    !flush_framed(c, &framed))
+			return;
+		used = relay_data_feed(&c->relay, data, n, c->chunk + framed, &outlen);
+		framed += outlen;
 		data += used;
 		len -= used;
-		if (c->state == CLIENT_DATA && outlen > 0)
-			forward_chunk(c, outlen);
-		if (c->state == CLIENT_CLOSING)
-			return;
 		if (c->relay.done) {
+			if (!flush_framed(c, &framed))
+				return;
 			data_done(c, data, len);
 			return;
 		}
 	}
+	if (!flush_framed(c, &framed))
+		return;
 	if (c->state == CLIENT_DATA && upstream_pending(c->up) > CLIENT_HIGH_WATER)
 		client_pause(c);
 }

@@ -40,4 +40,14 @@ void relay_data_init(struct relay_data *r);
 size_t relay_data_feed(struct relay_data *r, const char *in, size_t len,
 		       char *out, size_t *outlen);
 
+/*
+ * Returns how many bytes at the start of in (len bytes) go to the MX
+ * exactly as they are, and advances r past them as relay_data_feed would.
+ * That prefix has every CR followed by LF, every LF after a CR, no line
+ * that starts with a dot and no final CR. The caller sends those bytes
+ * from in without a copy and passes what follows to relay_data_feed.
+ * Returns 0 when the next byte needs relay_data_feed.
+ */
+size_t relay_data_pass(struct relay_data *r, const char *in, size_t len);
+
 #endif

@@ -37,6 +37,8 @@
 #define STREAM_IN_MAX (64 * 1024)
 /* Ciphertext that one wolfSSL call may produce before it is written. */
 #define STREAM_OUT_MAX (256 * 1024)
+/* Reads shorter than this set TCP_QUICKACK again (stream_quickack). */
+#define STREAM_QUICKACK_MAX 4096
 /* GeneralName tag of a dNSName (RFC 5280 section 4.2.1.6). */
 #define STREAM_GEN_DNS 2
 
@@ -663,11 +665,28 @@ static int stream_flush(struct stream *s, stream_done_cb cb, void *arg)
 	return stream_submit(s, data, len, cb, arg);
 }
 
+/*
+ * Takes ciphertext from wolfSSL. When nothing is waiting to be written,
+ * the socket gets it at once, straight from wolfSSL's buffer; only what
+ * the kernel does not take is copied into s->out. uv_try_write refuses
+ * while earlier writes are queued, so the bytes stay in order.
+ */
 static int stream_tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	struct stream *s = ctx;
+	int done = 0;
 
-	if (sz < 0 || base_buf_append(&s->out, buf, (size_t)sz) < 0)
+	if (sz < 0)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	if (s->out.len == 0 && !s->closing && !s->failed) {
+		uv_buf_t b = uv_buf_init(buf, (unsigned int)sz);
+
+		done = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		if (done < 0)
+			done = 0;	/* UV_EAGAIN, or an error uv_write reports */
+	}
+	if (done < sz &&
+	    base_buf_append(&s->out, buf + done, (size_t)(sz - done)) < 0)
 		return WOLFSSL_CBIO_ERR_GENERAL;
 	return sz;
 }
@@ -946,7 +965,12 @@ static void stream_read_cb(uv_stream_t *h, ssize_t nread,
 	if (nread == 0 || s->closing)
 		return;
 
-	if (nread > 0 && s->nodelay)
+	/*
+	 * Only a short read can be the end of an exchange. A full buffer is
+	 * part of a bulk transfer such as message text, where ACKing every
+	 * read would cost a system call and an extra segment each time.
+	 */
+	if (nread > 0 && nread < STREAM_QUICKACK_MAX && s->nodelay)
 		stream_quickack(s);
 	s->callback_depth++;
 	if (nread < 0)

@@ -149,6 +149,176 @@ static void test_relay_pieces_agree(void **state)
 	}
 }
 
+/*
+ * Feeds input as the client session does: relay_data_pass first, then
+ * relay_data_feed up to the next LF, in pieces of step bytes. Returns the
+ * bytes used, or -1 when the message did not end.
+ */
+static long feed_with_pass(const char *input, size_t len, size_t step,
+			   char *out, size_t *outlen)
+{
+	struct relay_data r;
+	char buf[RELAY_OUT_MAX(512)];
+	size_t pos = 0;
+
+	relay_data_init(&r);
+	*outlen = 0;
+	while (pos < len && !r.done) {
+		size_t end = len - pos < step ? len : pos + step;
+
+		while (pos < end && !r.done) {
+			size_t n = relay_data_pass(&r, input + pos, end - pos);
+			const char *lf;
+			size_t produced;
+
+			if (n > 0) {
+				memcpy(out + *outlen, input + pos, n);
+				*outlen += n;
+				pos += n;
+				continue;
+			}
+			n = end - pos;
+			lf = memchr(input + pos, '\n', n);
+			if (lf != NULL)
+				n = (size_t)(lf - (input + pos)) + 1;
+			pos += relay_data_feed(&r, input + pos, n, buf, &produced);
+			memcpy(out + *outlen, buf, produced);
+			*outlen += produced;
+		}
+	}
+	assert_int_equal(r.bytes, *outlen);
+	return r.done ? (long)pos : -1;
+}
+
+/*
+ * Mostly text and CRLF, sometimes a dot, a bare CR or a bare LF, so that
+ * both the block scan and the byte-wise framing run. Of every 1000 bytes
+ * about text_share are text; the rest are mostly CRLF.
+ */
+static size_t random_message(char *input, size_t max, unsigned text_share,
+			     unsigned *seed)
+{
+	size_t len = 0;
+
+	while (len + 2 <= max) {
+		unsigned pick;
+
+		*seed = *seed * 1103515245u + 12345u;
+		pick = (*seed >> 8) % 1000;
+		if (pick < text_share) {
+			input[len++] = 'a';
+			continue;
+		}
+		pick = (*seed >> 20) % 100;
+		if (pick < 63) {
+			input[len++] = '\r';
+			input[len++] = '\n';
+		} else if (pick < 88) {
+			input[len++] = '.';
+		} else if (pick < 94) {
+			input[len++] = '\r';
+		} else {
+			input[len++] = '\n';
+		}
+	}
+	return len;
+}
+
+/* The pass-through path must give the MX exactly what framing alone does. */
+static void test_relay_pass_agrees(void **state)
+{
+	char input[512], framed[RELAY_OUT_MAX(512)], passed[RELAY_OUT_MAX(512)];
+	unsigned seed = 424242;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		/* Short lines, then long lines that fill whole blocks. */
+		size_t len = random_message(input, 64 + (size_t)round % 448,
+					    round % 2 ? 990 : 840, &seed);
+		size_t framed_len, passed_len;
+		long framed_used, passed_used;
+
+		/* Often end with the final dot line, so that the end is found. */
+		if (round % 3 == 0 && len + 5 <= sizeof(input)) {
+			memcpy(input + len, "\r\n.\r\n", 5);
+			len += 5;
+		}
+		framed_used = feed_steps(input, len, 16, framed, &framed_len);
+		passed_used = feed_with_pass(input, len, 1 + (size_t)round % 97,
+					     passed, &passed_len);
+		if (framed_used != passed_used || framed_len != passed_len ||
+		    memcmp(framed, passed, framed_len) != 0)
+			fail_msg("round %d: input \"%.*s\"", round, (int)len, input);
+	}
+}
+
+/* The table cases through the pass-through path. */
+static void test_relay_pass_table(void **state)
+{
+	char out[256];
+	size_t outlen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct relay_case *tc = &cases[i];
+		long used = feed_with_pass(tc->input, strlen(tc->input), 64, out,
+					   &outlen);
+
+		if (outlen != strlen(tc->output) ||
+		    memcmp(out, tc->output, outlen) != 0 || used != tc->used)
+			fail_msg("%s: output \"%.*s\", used %ld", tc->name,
+				 (int)outlen, out, used);
+	}
+}
+
+/* A line that starts with a dot right at a 64-byte boundary and ends in a
+   bare LF comes out as framing alone makes it. */
+static void test_relay_pass_dot_at_boundary(void **state)
+{
+	char input[256], framed[RELAY_OUT_MAX(256)], passed[RELAY_OUT_MAX(256)];
+	size_t len = 0, framed_len, passed_len;
+	long framed_used, passed_used;
+
+	(void)state;
+	memset(input, 'a', 62);
+	len = 62;
+	memcpy(input + len, "\r\n.", 3);
+	len += 3;
+	memset(input + len, 'b', 100);
+	len += 100;
+	memcpy(input + len, "\n\r\n.\r\n", 6);
+	len += 6;
+
+	framed_used = feed_steps(input, len, 16, framed, &framed_len);
+	passed_used = feed_with_pass(input, len, len, passed, &passed_len);
+	assert_int_equal(passed_used, framed_used);
+	assert_int_equal(passed_len, framed_len);
+	assert_memory_equal(passed, framed, framed_len);
+	assert_memory_equal(passed + 62, "\r\n.bb", 5);
+}
+
+/* A long clean message passes whole, and the final dot line does not. */
+static void test_relay_pass_stops_at_end(void **state)
+{
+	char input[300];
+	struct relay_data r;
+	size_t n;
+
+	(void)state;
+	memset(input, 'x', sizeof(input));
+	for (size_t i = 78; i + 1 < 280; i += 80) {
+		input[i] = '\r';
+		input[i + 1] = '\n';
+	}
+	memcpy(input + 280, "\r\n.\r\n", 5);
+	relay_data_init(&r);
+	n = relay_data_pass(&r, input, 285);
+	assert_int_equal(n, 282);
+	assert_true(r.line_start);
+	assert_false(r.done);
+	assert_int_equal(r.bytes, 282);
+}
+
 static void test_relay_output_bound(void **state)
 {
 	static const char worst[] = ".\n.\n.\r.\r";
@@ -169,6 +339,10 @@ int main(void)
 		cmocka_unit_test(test_relay_table_byte_by_byte),
 		cmocka_unit_test(test_relay_output_bound),
 		cmocka_unit_test(test_relay_pieces_agree),
+		cmocka_unit_test(test_relay_pass_agrees),
+		cmocka_unit_test(test_relay_pass_table),
+		cmocka_unit_test(test_relay_pass_stops_at_end),
+		cmocka_unit_test(test_relay_pass_dot_at_boundary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
