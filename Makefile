@@ -1,6 +1,8 @@
 # mxlock build. `make` builds build/mxlock; `make test` installs what the
 # tests need, builds with ASan and UBSan, and runs every test; `make demo`
-# runs the main job on the local test network.
+# runs the main job on the local test network. `make WOLFSSL=tuned` builds
+# build/tuned/mxlock against a wolfSSL built from Debian's source package
+# with x86-64 assembly (scripts/wolfssl-tuned.sh) instead.
 
 CC ?= cc
 PKGS := libuv wolfssl libcares yaml-0.1
@@ -30,7 +32,18 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iproxy -I. -g -O1 \
 
 .PHONY: all san units test demo bench clean deps fuzz
 
-all: build/mxlock
+# debian (the default): Debian's libwolfssl, build/mxlock. tuned: the static
+# library that scripts/wolfssl-tuned.sh installs, build/tuned/mxlock.
+WOLFSSL ?= debian
+ifeq ($(WOLFSSL),tuned)
+MAIN_BIN := build/tuned/mxlock
+else ifeq ($(WOLFSSL),debian)
+MAIN_BIN := build/mxlock
+else
+$(error WOLFSSL=$(WOLFSSL) is not supported: use debian or tuned)
+endif
+
+all: $(MAIN_BIN)
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -71,14 +84,54 @@ demo: deps
 	$(MAKE) all
 	./scripts/demo.sh
 
-# The benchmark needs two rival relays and OpenSSL headers besides the test
-# packages; it runs in a network namespace of its own (about 5 minutes).
+# The benchmark needs its rival relays, OpenSSL headers and the tools that
+# build the tuned wolfSSL besides the test packages. It measures mxlock with
+# both wolfSSL builds and runs in a network namespace of its own (about
+# 10 minutes). Without a tuned build it measures Debian's and says why.
 bench:
 	./scripts/install-deps.sh --bench
-	$(MAKE) all
+	$(MAKE) WOLFSSL=debian all
+	$(MAKE) WOLFSSL=tuned all || echo "bench: the tuned wolfSSL build failed; its paths are skipped" >&2
 	./scripts/bench.sh
 
 clean:
 	rm -rf build
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(UNIT_BIN:=.d)
+
+ifeq ($(WOLFSSL),tuned)
+# The script does nothing when the tuned build is current. It runs while
+# this file is read, before any goal, so pkg-config below already finds
+# the tuned wolfssl.pc; a failure stops make here.
+TUNED_PREFIX := $(CURDIR)/build/wolfssl-tuned/prefix
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell ./scripts/wolfssl-tuned.sh >&2 && echo ok),ok)
+$(error scripts/wolfssl-tuned.sh failed)
+endif
+endif
+
+# wolfssl from the tuned prefix; libuv, c-ares and libyaml from the system.
+# -isystem, as for the headers in /usr/include: -Wshadow would otherwise
+# reject local variables named like wolfSSL's typedefs (byte, word32).
+TUNED_PKG_CONFIG := PKG_CONFIG_PATH=$(TUNED_PREFIX)/lib/pkgconfig pkg-config
+TUNED_CFLAGS = $(patsubst -I%,-isystem %,$(shell $(TUNED_PKG_CONFIG) --cflags $(PKGS)))
+TUNED_LIBS = $(shell $(TUNED_PKG_CONFIG) --libs $(PKGS)) -lhttp_parser -lsqlite3 -lm
+TUNED_OBJ := $(LIB_SRC:%.c=build/tuned/obj/%.o)
+# -MMD leaves -isystem headers out of the .d files, so the script's stamp,
+# rewritten on every new wolfSSL build, is their prerequisite instead.
+TUNED_STAMP := $(TUNED_PREFIX)/.mxlock-tuned-stamp
+
+build/tuned/obj/%.o: %.c $(TUNED_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(TUNED_CFLAGS) -c $< -o $@
+
+build/tuned/mxlock: $(TUNED_OBJ) build/tuned/obj/proxy/main.o $(TUNED_STAMP)
+	$(CC) $(OPT_CFLAGS) -o $@ $(filter %.o,$^) $(TUNED_LIBS)
+
+# The benchmark's bare wolfSSL loops against the same library.
+build/tuned/tlsloop: scripts/bench/tlsloop.c $(TUNED_STAMP)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -o $@ $< \
+		$(shell $(TUNED_PKG_CONFIG) --cflags --libs wolfssl) -lm
+
+-include $(TUNED_OBJ:.o=.d)
+endif
