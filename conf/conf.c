@@ -33,6 +33,8 @@
 #define CONF_DNS_PORT 53
 #define CONF_LISTEN_PORT 10025
 #define CONF_STATE_DIR "/var/lib/mxlock"
+/* Event loops at most: far above the cores a mail relay host has. */
+#define CONF_WORKERS_MAX 64
 #define CONF_YEAR_MIN 2000		/* first year of a rule's until date */
 #define CONF_SECONDS_PER_DAY 86400
 
@@ -1672,6 +1674,20 @@ static int policy_parse(struct loader *ld, const struct node *n,
 	return section_parse(ld, n, key, &policy_section, field);
 }
 
+/* ---- workers ---- */
+
+static int workers_parse(struct loader *ld, const struct node *n,
+			 const char *key, void *field)
+{
+	uint64_t value;
+	int rc;
+
+	rc = integer_get(ld, n, key, 1, CONF_WORKERS_MAX, &value);
+	if (rc == 0)
+		*(unsigned *)field = (unsigned)value;
+	return rc;
+}
+
 /* ---- limits ---- */
 
 static int count_parse(struct loader *ld, const struct node *n,
@@ -1877,6 +1893,7 @@ enum root_key {
 	ROOT_LOG,
 	ROOT_STATE_DIR,
 	ROOT_TRANSPARENT,
+	ROOT_WORKERS,
 	ROOT_KEY_COUNT,
 };
 
@@ -1891,6 +1908,7 @@ static const struct key_rule root_rules[ROOT_KEY_COUNT] = {
 	[ROOT_LOG] = { "log", log_parse, 0 },
 	[ROOT_STATE_DIR] = { "state_dir", state_dir_parse, 0 },
 	[ROOT_TRANSPARENT] = { "transparent", transparent_parse, 0 },
+	[ROOT_WORKERS] = { "workers", workers_parse, offsetof(struct conf, workers) },
 };
 
 static const struct section root_section = {
@@ -1920,6 +1938,7 @@ static int conf_defaults(struct conf *conf)
 	conf->dns_servers[0].port = CONF_DNS_PORT;
 	conf->dns_server_count = 1;
 
+	conf->workers = 1;
 	conf->tls_min_version = 12;
 	conf->policy_default = CONF_LEVEL_MAY;
 	conf->policy_dane = true;

@@ -140,6 +140,8 @@ struct conf {
 	size_t rule_count;
 
 	char *state_dir;		/* persistent state (MTA-STS cache) */
+	unsigned workers;		/* event loops, one thread each, sharing
+					   the listening ports (SO_REUSEPORT) */
 
 	struct conf_limits limits;
 

@@ -560,7 +560,9 @@ int client_start(struct server *srv, struct stream *stream,
 	struct sockaddr_storage sa;
 	struct client *c;
 	char peer[64];
-	uint64_t id = ++srv->next_conn_id;
+	unsigned workers = srv->workers > 1 ? srv->workers : 1;
+	/* Loops number their connections apart: loop k takes k+1, k+1+n, ... */
+	uint64_t id = srv->next_conn_id++ * workers + srv->worker + 1;
 
 	stream_peer(stream, peer, sizeof(peer), &sa);
 	if (!conf_client_allowed(srv->conf, (struct sockaddr *)&sa)) {
@@ -568,7 +570,8 @@ int client_start(struct server *srv, struct stream *stream,
 		       "554 5.7.1 Access denied: client network not allowed\r\n");
 		return 0;
 	}
-	if (srv->conn_count >= srv->conf->limits.max_connections) {
+	if (srv->conn_count >= (srv->conf->limits.max_connections + workers - 1) /
+				workers) {
 		refuse(srv, stream, id, peer, "too-many-connections",
 		       "421 4.7.0 Too many connections, try again later\r\n");
 		return 0;

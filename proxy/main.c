@@ -52,19 +52,36 @@ static void on_hangup(uv_signal_t *sig, int signum)
 		"event=reload-unsupported signal=%d action=ignored", signum);
 }
 
+/* Stops accepting and ends the loop; run then closes every session. */
+static void stop_server(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	server_stop(srv);
+	if (srv->workers > 1) {
+		uv_close((uv_handle_t *)&srv->stop, NULL);
+	} else {
+		uv_close((uv_handle_t *)&srv->sigint, NULL);
+		uv_close((uv_handle_t *)&srv->sigterm, NULL);
+		uv_close((uv_handle_t *)&srv->sighup, NULL);
+	}
+	uv_stop(srv->loop);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 
-	if (srv->stopping)
-		return;
-	srv->stopping = 1;
-	log_msg(&srv->log, CONF_LOG_INFO, "event=stop signal=%d", signum);
-	server_stop(srv);
-	uv_close((uv_handle_t *)&srv->sigint, NULL);
-	uv_close((uv_handle_t *)&srv->sigterm, NULL);
-	uv_close((uv_handle_t *)&srv->sighup, NULL);
-	uv_stop(srv->loop);
+	if (!srv->stopping)
+		log_msg(&srv->log, CONF_LOG_INFO, "event=stop signal=%d", signum);
+	stop_server(srv);
+}
+
+/* A loop of several: the main thread requests its stop. */
+static void on_stop_request(uv_async_t *async)
+{
+	stop_server(async->data);
 }
 
 /*
@@ -172,7 +189,9 @@ static int start(struct server *srv)
 			base_strerror(rc));
 		return rc;
 	}
-	if (dns_probe(srv->dns, srv->conf->dns_probe, probe_done, srv) < 0)
+	/* Every loop queries the same resolver, so the first one checks it. */
+	if (srv->worker == 0 &&
+	    dns_probe(srv->dns, srv->conf->dns_probe, probe_done, srv) < 0)
 		log_msg(&srv->log, CONF_LOG_WARN, "event=dns-probe-failed");
 	rc = start_sts(srv);
 	if (rc < 0)
@@ -183,6 +202,9 @@ static int start(struct server *srv)
 	rc = server_listen(srv);
 	if (rc < 0)
 		return rc;
+	/* With several loops the main thread takes the signals. */
+	if (srv->workers > 1)
+		return 0;
 
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
@@ -202,39 +224,195 @@ static int start(struct server *srv)
 	return 0;
 }
 
-static int run(const struct conf *conf)
+/* Closes every session so each close callback frees its owner, then the
+   loop and what it used. */
+static void finish(struct server *srv)
+{
+	client_close_all(srv);
+	upstream_pool_close(srv);
+	stop_sts(srv);
+	dns_free(srv->dns);
+	uv_walk(srv->loop, close_walk_cb, NULL);
+	uv_run(srv->loop, UV_RUN_DEFAULT);
+	session_cache_free(srv->sessions);
+	tls_ctx_free(srv->tls);
+	tls_ctx_free(srv->tls_server);
+	mtasts_cache_close(srv->sts_cache);
+	uv_loop_close(srv->loop);
+}
+
+static void server_init(struct server *srv, uv_loop_t *loop,
+			const struct conf *conf, unsigned worker)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->conf = conf;
+	srv->log.level = conf->log_level;
+	srv->worker = worker;
+	srv->workers = conf->workers;
+}
+
+static int run_one(const struct conf *conf)
 {
 	struct server srv;
 	int rc;
 
-	memset(&srv, 0, sizeof(srv));
-	srv.loop = uv_default_loop();
-	srv.conf = conf;
-	srv.log.level = conf->log_level;
-
-	/* A peer that closes early must not kill the process with SIGPIPE. */
-	signal(SIGPIPE, SIG_IGN);
+	server_init(&srv, uv_default_loop(), conf, 0);
 	rc = start(&srv);
 	if (rc == 0) {
 		log_msg(&srv.log, CONF_LOG_INFO, "event=start version=%s config=%s",
 			MXLOCK_VERSION, conf->path);
 		uv_run(srv.loop, UV_RUN_DEFAULT);
 	}
-
-	/* Close every session so each close callback frees its owner. */
-	client_close_all(&srv);
-	upstream_pool_close(&srv);
-	stop_sts(&srv);
-	dns_free(srv.dns);
-	uv_walk(srv.loop, close_walk_cb, NULL);
-	uv_run(srv.loop, UV_RUN_DEFAULT);
-	session_cache_free(srv.sessions);
-	tls_ctx_free(srv.tls);
-	tls_ctx_free(srv.tls_server);
-	mtasts_cache_close(srv.sts_cache);
-	uv_loop_close(srv.loop);
+	finish(&srv);
 	log_msg(&srv.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
 	return rc < 0 ? 1 : 0;
+}
+
+/* One event loop of several, on a thread of its own. */
+struct worker {
+	struct server srv;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_sem_t started;	/* posted once start returned, with rc set */
+	int rc;
+};
+
+/* The main thread's share: the signals, for every loop. */
+struct workers {
+	struct worker *list;
+	unsigned count;
+	unsigned created;	/* threads running, the first ones of list */
+	struct log log;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	uv_signal_t sighup;
+};
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w->rc = start(&w->srv);
+	uv_sem_post(&w->started);
+	if (w->rc == 0)
+		uv_run(w->srv.loop, UV_RUN_DEFAULT);
+	finish(&w->srv);
+	tls_thread_cleanup();
+}
+
+/* Asks every loop that started to stop. */
+static void stop_workers(struct workers *ws)
+{
+	for (unsigned i = 0; i < ws->created; i++) {
+		if (ws->list[i].rc == 0)
+			uv_async_send(&ws->list[i].srv.stop);
+	}
+}
+
+static void on_workers_signal(uv_signal_t *sig, int signum)
+{
+	struct workers *ws = sig->data;
+
+	log_msg(&ws->log, CONF_LOG_INFO, "event=stop signal=%d", signum);
+	stop_workers(ws);
+	uv_close((uv_handle_t *)&ws->sigint, NULL);
+	uv_close((uv_handle_t *)&ws->sigterm, NULL);
+	uv_close((uv_handle_t *)&ws->sighup, NULL);
+}
+
+static void on_workers_hangup(uv_signal_t *sig, int signum)
+{
+	struct workers *ws = sig->data;
+
+	log_msg(&ws->log, CONF_LOG_WARN,
+		"event=reload-unsupported signal=%d action=ignored", signum);
+}
+
+/*
+ * Runs conf->workers loops on as many threads. Each one starts as
+ * run_one's loop does and binds the listeners with SO_REUSEPORT; the main
+ * thread waits for signals and passes a stop to each loop.
+ */
+static int run_workers(const struct conf *conf)
+{
+	struct workers ws = { .count = conf->workers };
+	uv_loop_t *main_loop = uv_default_loop();
+	unsigned created = 0;
+	int rc = 0;
+
+	ws.log.level = conf->log_level;
+	ws.list = calloc(ws.count, sizeof(*ws.list));
+	if (ws.list == NULL) {
+		log_msg(&ws.log, CONF_LOG_ERROR, "event=start-failed error=\"out of memory\"");
+		return 1;
+	}
+	for (; created < ws.count; created++) {
+		struct worker *w = &ws.list[created];
+
+		rc = uv_loop_init(&w->loop);
+		if (rc == 0) {
+			server_init(&w->srv, &w->loop, conf, created);
+			rc = uv_async_init(&w->loop, &w->srv.stop, on_stop_request);
+			w->srv.stop.data = &w->srv;
+		}
+		if (rc == 0)
+			rc = uv_sem_init(&w->started, 0);
+		if (rc == 0)
+			rc = uv_thread_create(&w->thread, worker_main, w);
+		if (rc < 0) {
+			log_msg(&ws.log, CONF_LOG_ERROR,
+				"event=start-failed worker=%u error=\"%s\"", created,
+				uv_strerror(rc));
+			break;
+		}
+		/*
+		 * One loop starts at a time: the libraries' global set-up
+		 * (c-ares, the MTA-STS cache's first open) is not meant for
+		 * several threads at once. start logged why a loop failed.
+		 */
+		uv_sem_wait(&w->started);
+		if (w->rc < 0) {
+			rc = w->rc;
+			created++;
+			break;
+		}
+	}
+	ws.created = created;
+
+	if (rc == 0) {
+		log_msg(&ws.log, CONF_LOG_INFO,
+			"event=start version=%s config=%s workers=%u",
+			MXLOCK_VERSION, conf->path, ws.count);
+		uv_signal_init(main_loop, &ws.sigint);
+		uv_signal_init(main_loop, &ws.sigterm);
+		uv_signal_init(main_loop, &ws.sighup);
+		ws.sigint.data = ws.sigterm.data = ws.sighup.data = &ws;
+		uv_signal_start(&ws.sigint, on_workers_signal, SIGINT);
+		uv_signal_start(&ws.sigterm, on_workers_signal, SIGTERM);
+		uv_signal_start(&ws.sighup, on_workers_hangup, SIGHUP);
+		uv_run(main_loop, UV_RUN_DEFAULT);
+	} else {
+		stop_workers(&ws);
+	}
+
+	for (unsigned i = 0; i < created; i++) {
+		uv_thread_join(&ws.list[i].thread);
+		uv_sem_destroy(&ws.list[i].started);
+	}
+	free(ws.list);
+	uv_loop_close(main_loop);
+	log_msg(&ws.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
+	return rc < 0 ? 1 : 0;
+}
+
+static int run(const struct conf *conf)
+{
+	/* A peer that closes early must not kill the process with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	if (conf->workers > 1)
+		return run_workers(conf);
+	return run_one(conf);
 }
 
 /* Loads the TLS settings once, as `run` would, so config-test catches a

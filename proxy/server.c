@@ -3,9 +3,12 @@
  * transparent listener's socket gets IP_TRANSPARENT before its bind, so
  * TPROXY can deliver connections for foreign addresses to it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/socket.h>
 
 #include "base/err.h"
 #include "client.h"
@@ -51,6 +54,24 @@ static void transparent_setup(struct server *srv, const struct conf_listen *l,
 		l->address, l->port, base_strerror(rc));
 }
 
+/*
+ * Lets every loop bind the same address; the kernel then spreads new
+ * connections over their sockets. libuv 1.44 has no flag for it, so the
+ * option goes on the socket that uv_tcp_init_ex created, before the bind.
+ */
+static int reuse_port(uv_tcp_t *tcp)
+{
+	uv_os_fd_t fd;
+	int on = 1, rc;
+
+	rc = uv_fileno((uv_handle_t *)tcp, &fd);
+	if (rc < 0)
+		return rc;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+		return uv_translate_sys_error(errno);
+	return 0;
+}
+
 static int listen_one(struct server *srv, struct server_listener *listener)
 {
 	const struct conf_listen *l = listener->conf;
@@ -70,6 +91,8 @@ static int listen_one(struct server *srv, struct server_listener *listener)
 	}
 	if (err == 0 && l->mode == CONF_LISTEN_TRANSPARENT)
 		transparent_setup(srv, l, tcp, sa.ss_family);
+	if (err == 0 && srv->workers > 1)
+		err = reuse_port(tcp);
 	if (err == 0)
 		err = uv_tcp_bind(tcp, (struct sockaddr *)&sa,
 				  sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);

@@ -48,6 +48,11 @@ struct server {
 	struct mtasts *sts;		/* NULL: MTA-STS switched off */
 	struct upstream *pool;		/* idle MX sessions, see upstream.h */
 	struct session_cache *sessions;	/* TLS sessions to resume; may be NULL */
+	unsigned worker;		/* this loop's number, 0 first */
+	unsigned workers;		/* loops sharing the listeners; 0 or 1:
+					   only this one */
+	uv_async_t stop;		/* with several loops: the main thread
+					   asks this loop to stop */
 	unsigned pool_count;
 };
 

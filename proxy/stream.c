@@ -11,6 +11,7 @@
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <arpa/inet.h>
@@ -266,6 +267,16 @@ static int tls_ctx_configure(struct tls_ctx *t, const struct conf *conf,
 	return 0;
 }
 
+/* wolfSSL_Init is not safe to run on two threads at once (several
+   workers start together), so it runs once for the process. */
+static uv_once_t tls_init_once = UV_ONCE_INIT;
+static int tls_init_status;
+
+static void tls_init(void)
+{
+	tls_init_status = wolfSSL_Init();
+}
+
 /*
  * Creates a context for one side (server true: toward clients) and lets
  * configure load its settings. Returns 0 with the context in *out, or a
@@ -279,7 +290,8 @@ static int tls_ctx_create(const struct conf *conf, bool server,
 	struct tls_ctx *t;
 	int rc;
 
-	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+	uv_once(&tls_init_once, tls_init);
+	if (tls_init_status != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "wolfSSL_Init failed");
 		return BASE_ETLS;
 	}
@@ -362,6 +374,13 @@ int tls_server_ctx_new(const struct conf *conf, struct tls_ctx **out,
 	if (conf->tls_server_cert == NULL || conf->tls_server_key == NULL)
 		return 0;
 	return tls_ctx_create(conf, true, tls_server_configure, out, err, errlen);
+}
+
+void tls_thread_cleanup(void)
+{
+#if defined(HAVE_ECC) && defined(FP_ECC)
+	wc_ecc_fp_free();
+#endif
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

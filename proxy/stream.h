@@ -60,6 +60,13 @@ int tls_ctx_new(const struct conf *conf, struct tls_ctx **out, char *err,
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /*
+ * Frees what wolfSSL keeps per thread (the ECC fixed-point cache of
+ * builds with FP_ECC, such as Debian's). A thread that used TLS calls it
+ * before it ends; the cache of the main thread lasts until exit.
+ */
+void tls_thread_cleanup(void);
+
+/*
  * Server-side TLS settings for STARTTLS toward clients: the chain in
  * tls.server_cert, the key in tls.server_key and the minimum version.
  * Stores NULL in *out and returns 0 when conf sets no certificate. Returns

@@ -1,0 +1,43 @@
+# workers: 2 runs two event loops that share the listening port through
+# SO_REUSEPORT. Both loops accept connections, mail goes through either,
+# and SIGTERM stops both with a clean exit.
+. "$(dirname "$0")/lib.sh"
+
+mxlock_config may 'workers: 2'
+mxlock_start
+
+sockets=$(ss -Hltn | awk '{print $4}' | grep -cxF "$MXLOCK_ADDR:$MXLOCK_PORT")
+[ "$sockets" -eq 2 ] || fail "expected 2 listening sockets on $MXLOCK_ADDR:$MXLOCK_PORT, found $sockets"
+
+# 24 short sessions; the kernel spreads them by their source ports.
+"$PYTHON" - "$MXLOCK_ADDR" "$MXLOCK_PORT" <<'PY' || fail "a short session failed"
+import socket, sys
+
+host, port = sys.argv[1], int(sys.argv[2])
+for _ in range(24):
+    s = socket.create_connection((host, port), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220")
+    s.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"221")
+    s.close()
+PY
+
+for n in 1 2 3 4; do
+	m=$(new_marker)
+	log=$(send_mail --from a@client.test --to "user$n@signed.test" --header "Subject: $m" --body "$m")
+	assert_file_has "$log" "^<- *250 2.0.0"
+	find_mail mx1 "user$n@signed.test" "$m" >/dev/null || fail "message $n was not stored at mx1"
+done
+mxlock_stop
+
+assert_log 'event=start version=[^ ]* config=[^ ]* workers=2'
+# Loop 0 numbers its connections 1, 3, 5 ...; loop 1 numbers them 2, 4, 6 ...
+ids=$(grep -o 'conn=[0-9]* event=connect ' "$T/mxlock.log" | sed 's/conn=\([0-9]*\).*/\1/')
+[ -n "$ids" ] || fail "no connect lines in the log"
+odd=$(echo "$ids" | awk '$1 % 2 == 1' | wc -l)
+even=$(echo "$ids" | awk '$1 % 2 == 0' | wc -l)
+[ "$odd" -gt 0 ] && [ "$even" -gt 0 ] ||
+	fail "one loop took every connection ($odd odd ids, $even even ids)"
+assert_log 'event=exit status=0'
+echo "ok: loop 0 took $odd connections, loop 1 took $even"
