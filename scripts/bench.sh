@@ -76,6 +76,8 @@ STUNNEL_ADDR=127.0.29.12
 STUNNEL_NORESUME_ADDR=127.0.29.13
 STUNNEL_POSTFIX_ADDR=127.0.29.14
 MXLOCK_TUNED_ADDR=127.0.29.16
+MXLOCK_W1_ADDR=127.0.29.18
+MXLOCK_W2_ADDR=127.0.29.19
 POSTFIX_RELAY_ADDR=127.0.29.17
 # mta-sts-daemon's socketmap, on the Postfix relay's address.
 STS_PORT=8461
@@ -326,7 +328,7 @@ EOF
 }
 
 write_mxlock_conf() {
-    local file=$1 addr=$2 level=$3 state=$4
+    local file=$1 addr=$2 level=$3 state=$4 workers=${5:-1}
     cat > "$file" <<EOF
 listen:
   - address: $addr
@@ -347,6 +349,7 @@ limits:
 log:
   level: $level
 state_dir: $state
+workers: $workers
 EOF
 }
 
@@ -379,6 +382,11 @@ start_relay() {
     postfix-dane)
         start_postfix_relay
         return
+        ;;
+    mxlock-w1 | mxlock-w2)
+        # The scaling check: not pinned, so each loop may take a core.
+        addr=$(path_addr "$name")
+        "$SCALE_MXLOCK" run -c "$OUT/$name.yaml" > "$OUT/$name.log" 2>&1 &
         ;;
     *) die "unknown relay $name" ;;
     esac
@@ -428,6 +436,8 @@ path_addr() {
     mxlock | mxlock-dane | mxlock-postfix) echo "$MXLOCK_ADDR" ;;
     mxlock-tuned | mxlock-dane-tuned | mxlock-tuned-postfix) echo "$MXLOCK_TUNED_ADDR" ;;
     postfix-dane) echo "$POSTFIX_RELAY_ADDR" ;;
+    mxlock-w1) echo "$MXLOCK_W1_ADDR" ;;
+    mxlock-w2) echo "$MXLOCK_W2_ADDR" ;;
     esac
 }
 
@@ -690,6 +700,20 @@ run_path_load() {
     run_latency "$round" "$path"
 }
 
+# The workers setting: the same load through mxlock with one event loop and
+# with two, neither pinned to a CPU. The sink and smtp-source run on the
+# same CPUs, so on a small machine this shows what the relay gains while
+# the rest competes with it, not what a larger machine would gain.
+run_scaling() {
+    local round=$1 name
+    for name in mxlock-w1 mxlock-w2; do
+        start_relay "$name"
+        run_load "$round" "$name" warmup 200 "$SESSIONS" 1024 ""
+        run_load "$round" "$name" msg1k "$MSGS_1K" "$SESSIONS" 1024 ""
+        stop_relay "$name"
+    done
+}
+
 # Runs the idle-session tests of one path.
 run_path_idle() {
     local round=$1 path=$2
@@ -729,6 +753,12 @@ main() {
     write_stunnel_conf stunnel-noresume "$STUNNEL_NORESUME_ADDR" no 127.0.29.15
     write_mxlock_conf "$OUT/mxlock.yaml" "$MXLOCK_ADDR" warn "$OUT/state"
     write_mxlock_conf "$OUT/mxlock-tuned.yaml" "$MXLOCK_TUNED_ADDR" warn "$OUT/state-tuned"
+    # The scaling check runs the tuned build when there is one.
+    SCALE_MXLOCK=$MXLOCK
+    [ ! -x "$MXLOCK_TUNED" ] || SCALE_MXLOCK=$MXLOCK_TUNED
+    echo "workers_check=$SCALE_MXLOCK" >> "$OUT/machine.txt"
+    write_mxlock_conf "$OUT/mxlock-w1.yaml" "$MXLOCK_W1_ADDR" warn "$OUT/state-w1" 1
+    write_mxlock_conf "$OUT/mxlock-w2.yaml" "$MXLOCK_W2_ADDR" warn "$OUT/state-w2" 2
     probe_mxlock_policy mxlock "$MXLOCK" "$PROBE_ADDR"
     [ ! -x "$MXLOCK_TUNED" ] || probe_mxlock_policy mxlock-tuned "$MXLOCK_TUNED" "$PROBE_TUNED_ADDR"
     probe_postfix_relay
@@ -756,6 +786,7 @@ main() {
         for path in $(round_paths "$round"); do
             run_path_idle "$round" "$path"
         done
+        run_scaling "$round"
         run_floors "$round" floor "$BIN/tlsloop"
         [ ! -x "$BIN/tlsloop-tuned" ] || run_floors "$round" floor-tuned "$BIN/tlsloop-tuned"
     done

@@ -303,6 +303,21 @@ def target_table(rows):
     return lines
 
 
+def scaling_table(s):
+    """mxlock with one event loop and with two (workers), not pinned."""
+    head = ["workers", "messages/s", "relay CPU us/message", "relay CPU busy %",
+            "sink CPU us/message"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for path, label in (("mxlock-w1", "1"), ("mxlock-w2", "2")):
+        rate = s.median(path, "msg1k_msgs_per_s")
+        relay_us = s.median(path, "msg1k_relay_us_per_msg")
+        cells = [label, fmt(rate), fmt(relay_us),
+                 fmt(relay_us * rate / 1e4 if relay_us and rate else None),
+                 fmt(s.median(path, "msg1k_sink_us_per_msg"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def read_lines(path):
     return path.read_text().strip().splitlines() if path.exists() else []
 
@@ -329,6 +344,13 @@ def main():
               "with smtp-source and DNS; the relay has CPU 0 to itself. Capacity is "
               "1,000,000 / CPU us per message: what one core would sustain.", ""]
     lines += sink_table(s)
+    lines += ["", "## Event loops (workers)", ""]
+    lines += ["1 KiB runs, 100 sessions, new connection per message, through mxlock "
+              "(the build in workers_check above) with workers: 1 and workers: 2. "
+              "Nothing is pinned: the loops, the sink and smtp-source share every "
+              "CPU, so on a small machine the second loop can only take what the "
+              "others leave. Busy % above 100 means more than one core.", ""]
+    lines += scaling_table(s)
     lines += ["", "## Targets, per wolfSSL build", ""] + target_table(rows)
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
