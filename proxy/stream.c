@@ -1108,6 +1108,20 @@ int stream_write(struct stream *s, const char *data, size_t len,
 		return rc;
 	}
 
+	/*
+	 * When nothing is queued the socket takes what it can straight from
+	 * the caller's buffer; only the rest is copied for uv_write, whose
+	 * request still runs cb once the bytes before it are written.
+	 */
+	if (len > 0 && s->write_pending == 0) {
+		uv_buf_t b = uv_buf_init((char *)data, (unsigned int)len);
+		int done = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+
+		if (done > 0) {
+			data += done;
+			len -= (size_t)done;
+		}
+	}
 	if (len > 0) {
 		copy = malloc(len);
 		if (copy == NULL)

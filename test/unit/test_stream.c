@@ -212,7 +212,10 @@ static void test_stream_plain_write(void **state)
 	fixture_start(&f, "220 ready\r\n");
 	assert_int_equal(stream_write(f.client, "EHLO a\r\n", 8,
 				      client_write_cb, &f), 0);
-	assert_int_equal(stream_write_pending(f.client), 8);
+	/* An idle socket takes the bytes at once; the callback still waits
+	   for the loop. */
+	assert_int_equal(stream_write_pending(f.client), 0);
+	assert_false(f.written);
 	uv_run(&f.loop, UV_RUN_DEFAULT);
 
 	assert_true(f.written);
