@@ -21,6 +21,32 @@
 
 static void process_input(struct client *c);
 
+/*
+ * Counts a new connection against limits.max_connections, which all
+ * loops share (workers). Returns false when the limit is reached.
+ */
+static bool conn_take(struct server *srv)
+{
+	unsigned max = srv->conf->limits.max_connections;
+
+	if (srv->shared_conns == NULL) {
+		if (srv->conn_count >= max)
+			return false;
+	} else if (atomic_fetch_add(srv->shared_conns, 1) >= max) {
+		atomic_fetch_sub(srv->shared_conns, 1);
+		return false;
+	}
+	srv->conn_count++;
+	return true;
+}
+
+static void conn_release(struct server *srv)
+{
+	srv->conn_count--;
+	if (srv->shared_conns != NULL)
+		atomic_fetch_sub(srv->shared_conns, 1);
+}
+
 static void timer_close_cb(uv_handle_t *h)
 {
 	struct client *c = h->data;
@@ -50,7 +76,7 @@ void client_close(struct client *c)
 		c->next->prev = c->prev;
 	client_txn_close(c, mid_message);
 	stream_close(c->stream);
-	c->srv->conn_count--;
+	conn_release(c->srv);
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id, "event=disconnect client=%s",
 		 c->peer);
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
@@ -191,9 +217,12 @@ static void tls_done(struct stream *s, int status, void *arg)
 	const struct stream_tls_info *info = stream_tls(s);
 
 	if (status < 0 || info == NULL) {
+		const char *reason = stream_tls_error(s);
+
 		log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
-			 "event=client-tls-failed client=%s error=\"%s\"",
-			 c->peer, base_strerror(status));
+			 "event=client-tls-failed client=%s error=\"%s%s%s\"",
+			 c->peer, base_strerror(status), reason != NULL ? ": " : "",
+			 reason != NULL ? reason : "");
 		client_close(c);
 		return;
 	}
@@ -570,8 +599,7 @@ int client_start(struct server *srv, struct stream *stream,
 		       "554 5.7.1 Access denied: client network not allowed\r\n");
 		return 0;
 	}
-	if (srv->conn_count >= (srv->conf->limits.max_connections + workers - 1) /
-				workers) {
+	if (!conn_take(srv)) {
 		refuse(srv, stream, id, peer, "too-many-connections",
 		       "421 4.7.0 Too many connections, try again later\r\n");
 		return 0;
@@ -589,7 +617,6 @@ int client_start(struct server *srv, struct stream *stream,
 	base_buf_init(&c->in, CLIENT_INPUT_MAX);
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
-	srv->conn_count++;
 	c->next = srv->clients;
 	if (c->next != NULL)
 		c->next->prev = c;
@@ -612,4 +639,24 @@ void client_close_all(struct server *srv)
 		client_reply(srv->clients, "421 4.3.2 mxlock is shutting down\r\n");
 		client_close(srv->clients);
 	}
+}
+
+unsigned client_close_idle(struct server *srv)
+{
+	struct client *c = srv->clients;
+	unsigned left = 0;
+
+	while (c != NULL) {
+		struct client *next = c->next;
+
+		/* The MX may already have the message: its reply decides. */
+		if (c->state == CLIENT_FINAL) {
+			left++;
+		} else {
+			client_reply(c, "421 4.3.2 mxlock is shutting down\r\n");
+			client_close(c);
+		}
+		c = next;
+	}
+	return left;
 }

@@ -696,6 +696,11 @@ static void end_message(struct client *c, const struct outcome *o)
 	client_txn_reset(c);
 	c->state = CLIENT_COMMAND;
 	c->wait = CLIENT_WAIT_NONE;
+	/* A shutdown waited for this reply (client_close_idle). */
+	if (c->srv->stopping) {
+		client_reply_close(c, "421 4.3.2 mxlock is shutting down\r\n");
+		return;
+	}
 	client_resume(c);
 }
 

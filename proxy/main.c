@@ -52,20 +52,23 @@ static void on_hangup(uv_signal_t *sig, int signum)
 		"event=reload-unsupported signal=%d action=ignored", signum);
 }
 
-/* Stops accepting and ends the loop; run then closes every session. */
+/*
+ * Stops accepting and ends the loop; finish then waits for the clients
+ * whose message the MX may have and closes the rest. A second stop while
+ * it waits closes every client at once. The signal and stop handles stay
+ * open until finish, so a second signal arrives here too.
+ */
 static void stop_server(struct server *srv)
 {
-	if (srv->stopping)
+	if (srv->stopping) {
+		if (srv->clients != NULL)
+			log_msg(&srv->log, CONF_LOG_WARN,
+				"event=stop-forced action=close-all");
+		client_close_all(srv);
 		return;
+	}
 	srv->stopping = 1;
 	server_stop(srv);
-	if (srv->workers > 1) {
-		uv_close((uv_handle_t *)&srv->stop, NULL);
-	} else {
-		uv_close((uv_handle_t *)&srv->sigint, NULL);
-		uv_close((uv_handle_t *)&srv->sigterm, NULL);
-		uv_close((uv_handle_t *)&srv->sighup, NULL);
-	}
 	uv_stop(srv->loop);
 }
 
@@ -224,8 +227,43 @@ static int start(struct server *srv)
 	return 0;
 }
 
+static void drain_expired(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	log_msg(&srv->log, CONF_LOG_WARN,
+		"event=stop-wait-expired clients=%s", srv->clients ? "left" : "none");
+	client_close_all(srv);
+}
+
+/*
+ * After a stop: closes idle clients at once and lets those that wait for
+ * the MX's reply to their message get it. A 421 for a message the MX
+ * accepted would make the MTA send it twice. The MX side's final-reply
+ * timeout bounds the wait, and drain_expired is the backstop.
+ */
+static void drain(struct server *srv)
+{
+	unsigned left;
+
+	if (!srv->stopping)
+		return;
+	left = client_close_idle(srv);
+	if (left == 0)
+		return;
+	log_msg(&srv->log, CONF_LOG_INFO,
+		"event=stop-wait clients=%u reason=final-reply", left);
+	uv_timer_init(srv->loop, &srv->drain);
+	srv->drain.data = srv;
+	uv_timer_start(&srv->drain, drain_expired,
+		       srv->conf->limits.timeouts.final + 5000, 0);
+	while (srv->clients != NULL)
+		uv_run(srv->loop, UV_RUN_ONCE);
+	uv_timer_stop(&srv->drain);
+}
+
 /* Closes every session so each close callback frees its owner, then the
-   loop and what it used. */
+   loop and what it used. drain must have run. */
 static void finish(struct server *srv)
 {
 	client_close_all(srv);
@@ -234,6 +272,9 @@ static void finish(struct server *srv)
 	dns_free(srv->dns);
 	uv_walk(srv->loop, close_walk_cb, NULL);
 	uv_run(srv->loop, UV_RUN_DEFAULT);
+	/* A start that failed closed the listeners without server_stop. */
+	free(srv->listeners);
+	srv->listeners = NULL;
 	session_cache_free(srv->sessions);
 	tls_ctx_free(srv->tls);
 	tls_ctx_free(srv->tls_server);
@@ -263,19 +304,24 @@ static int run_one(const struct conf *conf)
 		log_msg(&srv.log, CONF_LOG_INFO, "event=start version=%s config=%s",
 			MXLOCK_VERSION, conf->path);
 		uv_run(srv.loop, UV_RUN_DEFAULT);
+		drain(&srv);
 	}
 	finish(&srv);
 	log_msg(&srv.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
 	return rc < 0 ? 1 : 0;
 }
 
+struct workers;
+
 /* One event loop of several, on a thread of its own. */
 struct worker {
 	struct server srv;
+	struct workers *ws;
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_sem_t started;	/* posted once start returned, with rc set */
 	int rc;
+	bool done;		/* its stop handle is closing; under ws->lock */
 };
 
 /* The main thread's share: the signals, for every loop. */
@@ -283,7 +329,11 @@ struct workers {
 	struct worker *list;
 	unsigned count;
 	unsigned created;	/* threads running, the first ones of list */
+	atomic_uint conns;	/* client connections of every loop */
 	struct log log;
+	uv_mutex_t lock;	/* done flags and sends to the stop handles */
+	unsigned finished;	/* loops done; under lock */
+	uv_async_t all_done;	/* a loop finished: the main thread checks */
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_signal_t sighup;
@@ -292,22 +342,51 @@ struct workers {
 static void worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct workers *ws = w->ws;
 
 	w->rc = start(&w->srv);
 	uv_sem_post(&w->started);
-	if (w->rc == 0)
+	if (w->rc == 0) {
 		uv_run(w->srv.loop, UV_RUN_DEFAULT);
+		drain(&w->srv);
+	}
+	/* From here the main thread sends this loop nothing more. */
+	uv_mutex_lock(&ws->lock);
+	w->done = true;
+	ws->finished++;
+	uv_mutex_unlock(&ws->lock);
 	finish(&w->srv);
 	tls_thread_cleanup();
+	if (w->rc == 0)
+		uv_async_send(&ws->all_done);
 }
 
-/* Asks every loop that started to stop. */
+/* Asks every loop that is still running to stop, or to stop at once. */
 static void stop_workers(struct workers *ws)
 {
+	uv_mutex_lock(&ws->lock);
 	for (unsigned i = 0; i < ws->created; i++) {
-		if (ws->list[i].rc == 0)
+		if (ws->list[i].rc == 0 && !ws->list[i].done)
 			uv_async_send(&ws->list[i].srv.stop);
 	}
+	uv_mutex_unlock(&ws->lock);
+}
+
+/* Once every loop has finished, the main loop has nothing left to do. */
+static void on_worker_done(uv_async_t *async)
+{
+	struct workers *ws = async->data;
+	bool all;
+
+	uv_mutex_lock(&ws->lock);
+	all = ws->finished == ws->created;
+	uv_mutex_unlock(&ws->lock);
+	if (!all)
+		return;
+	uv_close((uv_handle_t *)&ws->all_done, NULL);
+	uv_close((uv_handle_t *)&ws->sigint, NULL);
+	uv_close((uv_handle_t *)&ws->sigterm, NULL);
+	uv_close((uv_handle_t *)&ws->sighup, NULL);
 }
 
 static void on_workers_signal(uv_signal_t *sig, int signum)
@@ -316,9 +395,6 @@ static void on_workers_signal(uv_signal_t *sig, int signum)
 
 	log_msg(&ws->log, CONF_LOG_INFO, "event=stop signal=%d", signum);
 	stop_workers(ws);
-	uv_close((uv_handle_t *)&ws->sigint, NULL);
-	uv_close((uv_handle_t *)&ws->sigterm, NULL);
-	uv_close((uv_handle_t *)&ws->sighup, NULL);
 }
 
 static void on_workers_hangup(uv_signal_t *sig, int signum)
@@ -342,17 +418,27 @@ static int run_workers(const struct conf *conf)
 	int rc = 0;
 
 	ws.log.level = conf->log_level;
+	atomic_init(&ws.conns, 0);
+	/* SO_REUSEPORT would let the loops share a port with another
+	   process as well, so one taken already stops the start. */
+	if (server_check_ports(conf, &ws.log) < 0)
+		return 1;
 	ws.list = calloc(ws.count, sizeof(*ws.list));
-	if (ws.list == NULL) {
+	if (ws.list == NULL || uv_mutex_init(&ws.lock) != 0) {
 		log_msg(&ws.log, CONF_LOG_ERROR, "event=start-failed error=\"out of memory\"");
+		free(ws.list);
 		return 1;
 	}
+	uv_async_init(main_loop, &ws.all_done, on_worker_done);
+	ws.all_done.data = &ws;
 	for (; created < ws.count; created++) {
 		struct worker *w = &ws.list[created];
 
+		w->ws = &ws;
 		rc = uv_loop_init(&w->loop);
 		if (rc == 0) {
 			server_init(&w->srv, &w->loop, conf, created);
+			w->srv.shared_conns = &ws.conns;
 			rc = uv_async_init(&w->loop, &w->srv.stop, on_stop_request);
 			w->srv.stop.data = &w->srv;
 		}
@@ -400,6 +486,10 @@ static int run_workers(const struct conf *conf)
 		uv_thread_join(&ws.list[i].thread);
 		uv_sem_destroy(&ws.list[i].started);
 	}
+	if (!uv_is_closing((uv_handle_t *)&ws.all_done))
+		uv_close((uv_handle_t *)&ws.all_done, NULL);
+	uv_run(main_loop, UV_RUN_DEFAULT);
+	uv_mutex_destroy(&ws.lock);
 	free(ws.list);
 	uv_loop_close(main_loop);
 	log_msg(&ws.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "client.h"
@@ -72,6 +74,14 @@ static int reuse_port(uv_tcp_t *tcp)
 	return 0;
 }
 
+/* Fills sa from a listener's address and port. Returns 0 or a libuv code. */
+static int listener_addr(const struct conf_listen *l, struct sockaddr_storage *sa)
+{
+	if (strchr(l->address, ':') != NULL)
+		return uv_ip6_addr(l->address, l->port, (struct sockaddr_in6 *)sa);
+	return uv_ip4_addr(l->address, l->port, (struct sockaddr_in *)sa);
+}
+
 static int listen_one(struct server *srv, struct server_listener *listener)
 {
 	const struct conf_listen *l = listener->conf;
@@ -79,10 +89,7 @@ static int listen_one(struct server *srv, struct server_listener *listener)
 	struct sockaddr_storage sa;
 	int err;
 
-	if (strchr(l->address, ':') != NULL)
-		err = uv_ip6_addr(l->address, l->port, (struct sockaddr_in6 *)&sa);
-	else
-		err = uv_ip4_addr(l->address, l->port, (struct sockaddr_in *)&sa);
+	err = listener_addr(l, &sa);
 	if (err == 0)
 		err = uv_tcp_init_ex(srv->loop, tcp, sa.ss_family);
 	if (err == 0) {
@@ -107,6 +114,37 @@ static int listen_one(struct server *srv, struct server_listener *listener)
 	log_msg(&srv->log, CONF_LOG_INFO, "event=listen address=%s port=%u mode=%s",
 		l->address, l->port,
 		l->mode == CONF_LISTEN_TRANSPARENT ? "transparent" : "relay");
+	return 0;
+}
+
+int server_check_ports(const struct conf *conf, struct log *log)
+{
+	for (size_t i = 0; i < conf->listen_count; i++) {
+		const struct conf_listen *l = &conf->listen[i];
+		struct sockaddr_storage sa;
+		int fd, on = 1, in_use;
+
+		if (listener_addr(l, &sa) != 0)
+			continue;
+		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		/* As libuv binds: SO_REUSEADDR, so only a listener conflicts. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (sa.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		in_use = bind(fd, (struct sockaddr *)&sa,
+			     sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+			     sizeof(struct sockaddr_in)) < 0 && errno == EADDRINUSE;
+		close(fd);
+		if (in_use) {
+			log_msg(log, CONF_LOG_ERROR,
+				"event=listen-failed address=%s port=%u error=\"address "
+				"already in use\" hint=\"another process listens there\"",
+				l->address, l->port);
+			return BASE_ESYS;
+		}
+	}
 	return 0;
 }
 

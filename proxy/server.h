@@ -6,6 +6,7 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -51,6 +52,10 @@ struct server {
 	unsigned worker;		/* this loop's number, 0 first */
 	unsigned workers;		/* loops sharing the listeners; 0 or 1:
 					   only this one */
+	atomic_uint *shared_conns;	/* connections of all loops, for
+					   max_connections; NULL: one loop */
+	uv_timer_t drain;		/* bounds the wait for final replies
+					   at shutdown */
 	uv_async_t stop;		/* with several loops: the main thread
 					   asks this loop to stop */
 	unsigned pool_count;
@@ -61,6 +66,13 @@ struct server {
  * negative base_err code after logging which address failed.
  */
 int server_listen(struct server *srv);
+
+/*
+ * Checks that no other socket listens on conf's addresses, by binding
+ * each once without SO_REUSEPORT. Logs and returns BASE_ESYS for one that
+ * is taken; other bind errors are left to server_listen.
+ */
+int server_check_ports(const struct conf *conf, struct log *log);
 
 /* Stops accepting and closes the listeners and signal handles. */
 void server_stop(struct server *srv);

@@ -56,8 +56,8 @@ struct tls_ctx {
 };
 
 /*
- * What only a TLS stream needs, allocated at STARTTLS, so the many
- * sessions that never switch (or have not yet) do not carry it.
+ * The fields only a TLS stream needs. They are allocated at STARTTLS, so
+ * the many sessions that never switch (or have not yet) do not carry them.
  */
 struct stream_tls_part {
 	bool has_ca;
@@ -66,6 +66,7 @@ struct stream_tls_part {
 	int verify_depth;
 	char name[BASE_DNAME_MAX + 2];	/* reference name; "" for none */
 	struct stream_tls_info info;
+	int error;		/* wolfSSL's code for the handshake failure */
 	/* The certificates the server sent, leaf first, as one allocation of
 	   DER copies; freed by stream_tls_trim. */
 	struct tlsa_cert chain[TLSA_CHAIN_MAX];
@@ -931,8 +932,10 @@ static int stream_handshake_step(struct stream *s)
 
 	if (code == WOLFSSL_ERROR_WANT_READ)
 		return 0;
-	if (code != WOLFSSL_ERROR_NONE)
+	if (code != WOLFSSL_ERROR_NONE) {
+		s->tls->error = code;
 		return stream_tls_err(code);
+	}
 
 	stream_handshake_done(s);
 	return 0;
@@ -1060,8 +1063,12 @@ int stream_read_stop(struct stream *s)
 	return 0;
 }
 
+/*
+ * Encrypts and writes len bytes. cb runs once they are written; with
+ * if_queued, only when some of them had to wait for the socket.
+ */
 static int stream_tls_write(struct stream *s, const char *data, size_t len,
-			    stream_done_cb cb, void *arg)
+			    stream_done_cb cb, void *arg, bool if_queued)
 {
 	size_t off = 0, chunk;
 	int n, rc;
@@ -1079,6 +1086,8 @@ static int stream_tls_write(struct stream *s, const char *data, size_t len,
 		}
 
 		off += chunk;
+		if (off == len && if_queued && s->out.len == 0)
+			cb = NULL;	/* the socket took every byte */
 		rc = off == len ? stream_flush(s, cb, arg) :
 				  stream_flush(s, NULL, NULL);
 		if (rc < 0)
@@ -1087,8 +1096,8 @@ static int stream_tls_write(struct stream *s, const char *data, size_t len,
 	return 0;
 }
 
-int stream_write(struct stream *s, const char *data, size_t len,
-		 stream_done_cb cb, void *arg)
+static int stream_write_any(struct stream *s, const char *data, size_t len,
+			    stream_done_cb cb, void *arg, bool if_queued)
 {
 	char *copy = NULL;
 	int rc;
@@ -1101,7 +1110,7 @@ int stream_write(struct stream *s, const char *data, size_t len,
 		return BASE_EINVAL;
 
 	if (s->tls_state == STREAM_TLS) {
-		rc = stream_tls_write(s, data, len, cb, arg);
+		rc = stream_tls_write(s, data, len, cb, arg, if_queued);
 		/* A partly queued write leaves the TLS stream unusable. */
 		if (rc < 0)
 			s->failed = rc;
@@ -1109,8 +1118,8 @@ int stream_write(struct stream *s, const char *data, size_t len,
 	}
 
 	/*
-	 * When nothing is queued the socket takes what it can straight from
-	 * the caller's buffer; only the rest is copied for uv_write, whose
+	 * When nothing is queued, the socket takes what it can straight from
+	 * the caller's buffer, and only the rest is copied for uv_write. The
 	 * request still runs cb once the bytes before it are written.
 	 */
 	if (len > 0 && s->write_pending == 0) {
@@ -1121,6 +1130,8 @@ int stream_write(struct stream *s, const char *data, size_t len,
 			data += done;
 			len -= (size_t)done;
 		}
+		if (len == 0 && if_queued)
+			return 0;
 	}
 	if (len > 0) {
 		copy = malloc(len);
@@ -1129,6 +1140,18 @@ int stream_write(struct stream *s, const char *data, size_t len,
 		memcpy(copy, data, len);
 	}
 	return stream_submit(s, copy, len, cb, arg);
+}
+
+int stream_write(struct stream *s, const char *data, size_t len,
+		 stream_done_cb cb, void *arg)
+{
+	return stream_write_any(s, data, len, cb, arg, false);
+}
+
+int stream_write_data(struct stream *s, const char *data, size_t len,
+		      stream_done_cb cb, void *arg)
+{
+	return stream_write_any(s, data, len, cb, arg, true);
 }
 
 size_t stream_write_pending(const struct stream *s)
@@ -1302,12 +1325,22 @@ int stream_starttls_resume(struct stream *s, struct tls_ctx *ctx,
 		return rc;
 	snprintf(s->tls->name, sizeof(s->tls->name), "%s",
 		 name != NULL ? name : "");
-	/* A session the server no longer knows means a full handshake. */
+	/* A session the server no longer has means a full handshake. */
 	if (resume != NULL &&
 	    wolfSSL_set_session(s->ssl, (WOLFSSL_SESSION *)resume) !=
 	    WOLFSSL_SUCCESS)
 		resume = NULL;
 	return stream_handshake_begin(s, cb, arg);
+}
+
+const char *stream_tls_error(const struct stream *s)
+{
+	const char *text;
+
+	if (s->tls == NULL || s->tls->error == 0)
+		return NULL;
+	text = wolfSSL_ERR_reason_error_string((unsigned long)s->tls->error);
+	return text != NULL && text[0] != '\0' ? text : NULL;
 }
 
 struct tls_session *stream_session(const struct stream *s)

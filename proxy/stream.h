@@ -112,6 +112,15 @@ int stream_read_stop(struct stream *s);
 int stream_write(struct stream *s, const char *data, size_t len,
 		 stream_done_cb cb, void *arg);
 
+/*
+ * Like stream_write, but cb runs only when some of the bytes had to wait
+ * for the socket: when it took them all at once, cb never runs. Saves the
+ * empty write that would carry cb, for bulk data whose cb only matters
+ * once bytes pile up (backpressure).
+ */
+int stream_write_data(struct stream *s, const char *data, size_t len,
+		      stream_done_cb cb, void *arg);
+
 /* Bytes queued for writing and not yet written, for backpressure. */
 size_t stream_write_pending(const struct stream *s);
 
@@ -136,6 +145,12 @@ int stream_starttls_resume(struct stream *s, struct tls_ctx *ctx,
 			   const char *sni, const char *name,
 			   struct tls_session *resume, stream_done_cb cb,
 			   void *arg);
+
+/*
+ * Returns wolfSSL's reason for a failed handshake ("max chain depth
+ * exceeded"), or NULL when there is none.
+ */
+const char *stream_tls_error(const struct stream *s);
 
 /*
  * Returns the client session of s for a later stream_starttls_resume, or

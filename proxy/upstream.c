@@ -215,10 +215,14 @@ static void on_handshake(struct stream *s, int status, void *arg)
 	char line[300];
 
 	if (status < 0) {
+		const char *reason = stream_tls_error(s);
+
 		if (up->resume_offered)
 			session_cache_drop(up->srv->sessions, &up->session_key);
+		snprintf(line, sizeof(line), "%s%s%s", base_strerror(status),
+			 reason != NULL ? ": " : "", reason != NULL ? reason : "");
 		host_failed(up, status == BASE_EINJECT ? OUTCOME_TLS_INJECTION :
-			    OUTCOME_TLS_FAILED, base_strerror(status));
+			    OUTCOME_TLS_FAILED, line);
 		return;
 	}
 
@@ -691,7 +695,8 @@ int upstream_write_data(struct upstream *up, const char *data, size_t len)
 		set_state(up, UP_DATA);
 	/* A stalled MX must not hold the session forever. */
 	arm_timer(up, up->srv->conf->limits.timeouts.data);
-	return stream_write(up->stream, data, len, data_written, up);
+	/* data_written only matters once bytes pile up in the queue. */
+	return stream_write_data(up->stream, data, len, data_written, up);
 }
 
 void upstream_await_final(struct upstream *up)

@@ -1,10 +1,40 @@
 # workers: 2 runs two event loops that share the listening port through
 # SO_REUSEPORT. Both loops accept connections, mail goes through either,
-# and SIGTERM stops both with a clean exit.
+# limits.max_connections counts the connections of both loops, a second
+# process cannot join the port, and SIGTERM stops both with a clean exit.
 . "$(dirname "$0")/lib.sh"
 
 mxlock_config may 'workers: 2'
+sed -i 's/^  default: may/  default: may\nlimits:\n  max_connections: 3/' "$T/mxlock.yaml"
 mxlock_start
+
+# A second instance on the same port stops at start, even with workers.
+cp "$T/mxlock.yaml" "$T/second.yaml"
+sed -i "s|^state_dir: .*|state_dir: $T/state2|" "$T/second.yaml"
+"$MXLOCK_BIN" run -c "$T/second.yaml" >"$T/second.log" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || fail "a second instance on the same port exited with $rc, expected 1"
+grep -q 'event=listen-failed .*address already in use' "$T/second.log" ||
+	fail "the second instance did not say the port is taken: $(tail -n 2 "$T/second.log")"
+
+# Six held connections: three get 220, the others 421, whichever loop
+# took them.
+"$PYTHON" - "$MXLOCK_ADDR" "$MXLOCK_PORT" >"$T/limit.txt" <<'PY' || fail "the connection limit check failed"
+import socket, sys
+
+host, port = sys.argv[1], int(sys.argv[2])
+held = []
+for _ in range(6):
+    s = socket.create_connection((host, port), timeout=10)
+    f = s.makefile("rb")
+    print(f.readline().decode()[:3])
+    held.append((s, f))
+for s, f in held:
+    s.close()
+PY
+[ "$(grep -c '^220' "$T/limit.txt")" -eq 3 ] && [ "$(grep -c '^421' "$T/limit.txt")" -eq 3 ] ||
+	fail "max_connections 3 with two loops: replies $(tr '\n' ' ' <"$T/limit.txt")"
+sleep 0.5
 
 sockets=$(ss -Hltn | awk '{print $4}' | grep -cxF "$MXLOCK_ADDR:$MXLOCK_PORT")
 [ "$sockets" -eq 2 ] || fail "expected 2 listening sockets on $MXLOCK_ADDR:$MXLOCK_PORT, found $sockets"
