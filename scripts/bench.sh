@@ -514,7 +514,11 @@ run_load() {
             printf "%ssink_us_per_msg,%.1f\n", p, sink / n
             printf "%ssink_ms_per_gb,%.1f\n", p, sink / 1e3 / (bytes / 1e9)
             printf "%smsgs_per_s,%.1f\n", p, n / wall
-            printf "%sresumed_pct,%.1f\n", p, hs ? 100 * res / hs : 0
+            printf "%shandshakes,%d\n", p, hs
+            # Without new handshakes (every message on a pooled MX
+            # session) there is no share to report.
+            if (hs)
+                printf "%sresumed_pct,%.1f\n", p, 100 * res / hs
         }' >> "$OUT/raw.csv"
 }
 

@@ -221,8 +221,8 @@ def figures_table(rows):
 def sink_table(s):
     paths = ["direct"] + [p for p, _ in COLUMNS]
     head = ["path", "messages/s", "sink CPU us/message", "sink capacity messages/s",
-            "relay capacity messages/s", "relay CPU busy %", "resumed handshakes %",
-            "sink CPU ms/GB"]
+            "relay capacity messages/s", "relay CPU busy %", "TLS handshakes at the sink",
+            "resumed handshakes %", "sink CPU ms/GB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in paths:
         sink_us = s.median(p, "msg1k_sink_us_per_msg")
@@ -232,6 +232,7 @@ def sink_table(s):
                  fmt(1e6 / sink_us if sink_us else None),
                  fmt(1e6 / relay_us if relay_us else None),
                  fmt(relay_us * rate / 1e4 if relay_us and rate else None),
+                 fmt(s.median(p, "msg1k_handshakes")),
                  fmt(s.median(p, "msg1k_resumed_pct")),
                  fmt(s.median(p, "mib_sink_ms_per_gb"))]
         lines.append("| " + " | ".join(cells) + " |")
