@@ -262,10 +262,35 @@ static void drain(struct server *srv)
 	uv_timer_stop(&srv->drain);
 }
 
+/*
+ * Closing the last libuv signal handle restores the default action, which
+ * for SIGTERM ends the process at once. A stop signal that arrives during
+ * the exit stays pending on this thread instead; ignore_stop_signals then
+ * drops it.
+ */
+static void hold_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void ignore_stop_signals(void)
+{
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+}
+
 /* Closes every session so each close callback frees its owner, then the
    loop and what it used. drain must have run. */
 static void finish(struct server *srv)
 {
+	hold_stop_signals();
 	client_close_all(srv);
 	upstream_pool_close(srv);
 	stop_sts(srv);
@@ -307,6 +332,7 @@ static int run_one(const struct conf *conf)
 		drain(&srv);
 	}
 	finish(&srv);
+	ignore_stop_signals();
 	log_msg(&srv.log, CONF_LOG_INFO, "event=exit status=%d", rc < 0 ? 1 : 0);
 	return rc < 0 ? 1 : 0;
 }
@@ -343,7 +369,11 @@ static void worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct workers *ws = w->ws;
+	sigset_t all;
 
+	/* Signals go to the main thread, which passes stops on. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	w->rc = start(&w->srv);
 	uv_sem_post(&w->started);
 	if (w->rc == 0) {
@@ -383,6 +413,7 @@ static void on_worker_done(uv_async_t *async)
 	uv_mutex_unlock(&ws->lock);
 	if (!all)
 		return;
+	hold_stop_signals();
 	uv_close((uv_handle_t *)&ws->all_done, NULL);
 	uv_close((uv_handle_t *)&ws->sigint, NULL);
 	uv_close((uv_handle_t *)&ws->sigterm, NULL);
@@ -489,6 +520,7 @@ static int run_workers(const struct conf *conf)
 	if (!uv_is_closing((uv_handle_t *)&ws.all_done))
 		uv_close((uv_handle_t *)&ws.all_done, NULL);
 	uv_run(main_loop, UV_RUN_DEFAULT);
+	ignore_stop_signals();
 	uv_mutex_destroy(&ws.lock);
 	free(ws.list);
 	uv_loop_close(main_loop);
