@@ -262,6 +262,7 @@ static int read_policy(struct mtasts_req *req, int64_t now,
 		if (h != NULL)
 			why = mtasts_http_reason(h);
 		snprintf(cause, CAUSE_MAX, "policy fetch failed: %s", why);
+		req->verdict.fetch_error = true;
 		mtasts_http_free(h);
 		return rc;
 	}
@@ -302,6 +303,7 @@ static void fetch_done_cb(void *ctx, int status, const char *response,
 	if (status < 0) {
 		snprintf(cause, sizeof(cause), "policy fetch failed: %s",
 			 base_strerror(status));
+		req->verdict.fetch_error = true;
 	} else if (read_policy(req, now, response, len, cause) == 0) {
 		complete(req);
 		return;
@@ -328,6 +330,7 @@ static void start_fetch(struct mtasts_req *req, int64_t now)
 	if (rc < 0) {
 		snprintf(cause, sizeof(cause), "policy fetch failed: %s",
 			 base_strerror(rc));
+		req->verdict.fetch_error = true;
 		fetch_failed(req, now, cause);
 	}
 }

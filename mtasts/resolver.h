@@ -94,6 +94,8 @@ struct mtasts_verdict {
 					   not queued for storing */
 	bool uncertain;			/* no live policy, and the cache could
 					   not be read: a policy may exist */
+	bool fetch_error;		/* the HTTPS fetch of the policy failed
+					   (not a policy that did not parse) */
 	char reason[192];		/* why this verdict, for logs */
 };
 

@@ -500,8 +500,7 @@ static void log_sts(struct client *c, const struct mtasts_verdict *v)
 
 	log_escape(v->reason, strlen(v->reason), reason, sizeof(reason));
 	if (v->source == MTASTS_SOURCE_CACHED_REFETCH_FAILED ||
-	    (v->source == MTASTS_SOURCE_NONE &&
-	     strncmp(v->reason, "policy fetch failed", 19) == 0))
+	    (v->source == MTASTS_SOURCE_NONE && v->fetch_error))
 		log_sts_fetch_failed(c, v, reason);
 	log_conn(&c->srv->log, CONF_LOG_INFO, c->id,
 		 "event=sts-policy domain=%s applies=%s mode=%s id=%s source=%s reason=%s",

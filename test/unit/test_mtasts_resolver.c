@@ -321,6 +321,9 @@ static void test_scenario(void **state)
 	assert_string_equal(f->verdict.id, s->id);
 	assert_int_equal(strncmp(f->verdict.reason, s->reason,
 				 strlen(s->reason)), 0);
+	/* The flag the fetch-failure log uses marks exactly these reasons. */
+	assert_int_equal(f->verdict.fetch_error,
+			 strncmp(s->reason, "policy fetch failed", 19) == 0);
 	assert_string_equal(cached_id(f, &e), s->stored);
 }
 
