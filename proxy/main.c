@@ -202,22 +202,26 @@ static int start(struct server *srv)
 	rc = check_transparent(srv);
 	if (rc < 0)
 		return rc;
+	/*
+	 * With one loop it takes the signals, before it accepts anything;
+	 * with several the main thread does.
+	 */
+	if (srv->workers <= 1) {
+		uv_signal_init(srv->loop, &srv->sigint);
+		uv_signal_init(srv->loop, &srv->sigterm);
+		srv->sigint.data = srv;
+		srv->sigterm.data = srv;
+		uv_signal_start(&srv->sigint, on_signal, SIGINT);
+		uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+		uv_signal_init(srv->loop, &srv->sighup);
+		srv->sighup.data = srv;
+		uv_signal_start(&srv->sighup, on_hangup, SIGHUP);
+	}
 	rc = server_listen(srv);
 	if (rc < 0)
 		return rc;
-	/* With several loops the main thread takes the signals. */
-	if (srv->workers > 1)
+	if (srv->worker != 0)
 		return 0;
-
-	uv_signal_init(srv->loop, &srv->sigint);
-	uv_signal_init(srv->loop, &srv->sigterm);
-	srv->sigint.data = srv;
-	srv->sigterm.data = srv;
-	uv_signal_start(&srv->sigint, on_signal, SIGINT);
-	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-	uv_signal_init(srv->loop, &srv->sighup);
-	srv->sighup.data = srv;
-	uv_signal_start(&srv->sighup, on_hangup, SIGHUP);
 
 	if (strchr(srv->conf->hostname, '.') == NULL)
 		log_msg(&srv->log, CONF_LOG_WARN,
@@ -462,6 +466,18 @@ static int run_workers(const struct conf *conf)
 	}
 	uv_async_init(main_loop, &ws.all_done, on_worker_done);
 	ws.all_done.data = &ws;
+	/*
+	 * The handlers go in before the first loop accepts: a signal during
+	 * the start then waits for the main loop instead of killing the
+	 * process. Worker threads block every signal.
+	 */
+	uv_signal_init(main_loop, &ws.sigint);
+	uv_signal_init(main_loop, &ws.sigterm);
+	uv_signal_init(main_loop, &ws.sighup);
+	ws.sigint.data = ws.sigterm.data = ws.sighup.data = &ws;
+	uv_signal_start(&ws.sigint, on_workers_signal, SIGINT);
+	uv_signal_start(&ws.sigterm, on_workers_signal, SIGTERM);
+	uv_signal_start(&ws.sighup, on_workers_hangup, SIGHUP);
 	for (; created < ws.count; created++) {
 		struct worker *w = &ws.list[created];
 
@@ -501,13 +517,6 @@ static int run_workers(const struct conf *conf)
 		log_msg(&ws.log, CONF_LOG_INFO,
 			"event=start version=%s config=%s workers=%u",
 			MXLOCK_VERSION, conf->path, ws.count);
-		uv_signal_init(main_loop, &ws.sigint);
-		uv_signal_init(main_loop, &ws.sigterm);
-		uv_signal_init(main_loop, &ws.sighup);
-		ws.sigint.data = ws.sigterm.data = ws.sighup.data = &ws;
-		uv_signal_start(&ws.sigint, on_workers_signal, SIGINT);
-		uv_signal_start(&ws.sigterm, on_workers_signal, SIGTERM);
-		uv_signal_start(&ws.sighup, on_workers_hangup, SIGHUP);
 		uv_run(main_loop, UV_RUN_DEFAULT);
 	} else {
 		stop_workers(&ws);
@@ -517,8 +526,14 @@ static int run_workers(const struct conf *conf)
 		uv_thread_join(&ws.list[i].thread);
 		uv_sem_destroy(&ws.list[i].started);
 	}
-	if (!uv_is_closing((uv_handle_t *)&ws.all_done))
+	if (!uv_is_closing((uv_handle_t *)&ws.all_done)) {
+		/* The start failed: the main loop never ran. */
+		hold_stop_signals();
 		uv_close((uv_handle_t *)&ws.all_done, NULL);
+		uv_close((uv_handle_t *)&ws.sigint, NULL);
+		uv_close((uv_handle_t *)&ws.sigterm, NULL);
+		uv_close((uv_handle_t *)&ws.sighup, NULL);
+	}
 	uv_run(main_loop, UV_RUN_DEFAULT);
 	ignore_stop_signals();
 	uv_mutex_destroy(&ws.lock);

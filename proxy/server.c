@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include <netinet/in.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -117,6 +119,38 @@ static int listen_one(struct server *srv, struct server_listener *listener)
 	return 0;
 }
 
+/*
+ * Takes a name in the abstract socket namespace for address and port and
+ * keeps it until the process ends. Names are unique per network
+ * namespace, like ports, so of two mxlock processes that start together
+ * only one gets it. Returns false when another process holds it.
+ */
+static bool lock_port(const struct conf_listen *l)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd, n;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+		     "mxlock-listen-%s-%u", l->address, l->port);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path) - 1)
+		return true;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+		bool held = errno == EADDRINUSE;
+
+		close(fd);
+		return !held;
+	}
+	/* fd stays open, and the name with it, until mxlock exits. */
+	return true;
+}
+
 int server_check_ports(const struct conf *conf, struct log *log)
 {
 	for (size_t i = 0; i < conf->listen_count; i++) {
@@ -124,6 +158,13 @@ int server_check_ports(const struct conf *conf, struct log *log)
 		struct sockaddr_storage sa;
 		int fd, on = 1, in_use;
 
+		if (!lock_port(l)) {
+			log_msg(log, CONF_LOG_ERROR,
+				"event=listen-failed address=%s port=%u error=\"address "
+				"already in use\" hint=\"another mxlock is starting there\"",
+				l->address, l->port);
+			return BASE_ESYS;
+		}
 		if (listener_addr(l, &sa) != 0)
 			continue;
 		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

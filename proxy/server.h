@@ -69,8 +69,10 @@ int server_listen(struct server *srv);
 
 /*
  * Checks that no other socket listens on conf's addresses, by binding
- * each once without SO_REUSEPORT. Logs and returns BASE_ESYS for one that
- * is taken; other bind errors are left to server_listen.
+ * each once without SO_REUSEPORT, and takes a lock per address and port
+ * (an abstract socket name) that another mxlock starting at the same time
+ * cannot take. Logs and returns BASE_ESYS for one that is taken; other
+ * bind errors are left to server_listen.
  */
 int server_check_ports(const struct conf *conf, struct log *log);
 

@@ -70,4 +70,19 @@ even=$(echo "$ids" | awk '$1 % 2 == 0' | wc -l)
 [ "$odd" -gt 0 ] && [ "$even" -gt 0 ] ||
 	fail "one loop took every connection ($odd odd ids, $even even ids)"
 assert_log 'event=exit status=0'
+
+# A SIGTERM as soon as the first loop listens, while the others still
+# start, stops mxlock cleanly too.
+sed -i 's/^workers: 2$/workers: 4/' "$T/mxlock.yaml"
+for try in 1 2 3; do
+	"$MXLOCK_BIN" run -c "$T/mxlock.yaml" 2>"$T/early.$try.log" &
+	pid=$!
+	wait_listening "$MXLOCK_ADDR:$MXLOCK_PORT" || fail "try $try: mxlock did not listen"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "try $try: a SIGTERM during the start ended mxlock with status $rc"
+	! grep -q 'Sanitizer\|runtime error:' "$T/early.$try.log" ||
+		fail "try $try: sanitizer report in $T/early.$try.log"
+done
 echo "ok: loop 0 took $odd connections, loop 1 took $even"
