@@ -123,7 +123,7 @@ static int listen_one(struct server *srv, struct server_listener *listener)
  * Takes a name in the abstract socket namespace for address and port and
  * keeps it until the process ends. Names are unique per network
  * namespace, like ports, so of two mxlock processes that start together
- * only one gets it. Returns false when another process holds it.
+ * only one gets it. Returns false when another process has it.
  */
 static bool lock_port(const struct conf_listen *l)
 {
@@ -142,10 +142,10 @@ static bool lock_port(const struct conf_listen *l)
 		return true;
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
-		bool held = errno == EADDRINUSE;
+		bool taken = errno == EADDRINUSE;
 
 		close(fd);
-		return !held;
+		return !taken;
 	}
 	/* fd stays open, and the name with it, until mxlock exits. */
 	return true;
