@@ -103,8 +103,9 @@ static int start_sts(struct server *srv)
 	if (rc < 0) {
 		log_msg(&srv->log, CONF_LOG_ERROR,
 			"event=sts-cache-failed state_dir=%s error=\"%s\" "
-			"hint=\"state_dir must be a writable folder whose %s is not "
-			"locked or damaged; or set policy.mta_sts: false\"",
+			"hint=\"state_dir must be a writable folder (mxlock creates only "
+			"its last part) whose %s is not locked or damaged; or set "
+			"policy.mta_sts: false\"",
 			conf->state_dir, base_strerror(rc), MTASTS_CACHE_FILE);
 		return rc;
 	}
