@@ -83,36 +83,6 @@ smtp_connection_cache_on_demand = yes
 EOF
 }
 
-# Only the services a relay uses, none of them chrooted. Process limits are
-# Postfix's defaults (100 per service).
-write_master_cf() {
-    local addr=$1
-    cat > "$CONF/master.cf" <<EOF
-# service     type      private unpriv chroot wakeup maxproc command
-$addr:25      inet      n       -      n      -      -       smtpd
-pickup        unix      n       -      n      60     1       pickup
-cleanup       unix      n       -      n      -      0       cleanup
-qmgr          unix      n       -      n      300    1       qmgr
-tlsmgr        unix      -       -      n      1000?  1       tlsmgr
-rewrite       unix      -       -      n      -      -       trivial-rewrite
-bounce        unix      -       -      n      -      0       bounce
-defer         unix      -       -      n      -      0       bounce
-trace         unix      -       -      n      -      0       bounce
-verify        unix      -       -      n      -      1       verify
-flush         unix      n       -      n      1000?  0       flush
-proxymap      unix      -       -      n      -      -       proxymap
-smtp          unix      -       -      n      -      -       smtp
-relay         unix      -       -      n      -      -       smtp
-showq         unix      n       -      n      -      -       showq
-error         unix      -       -      n      -      -       error
-retry         unix      -       -      n      -      -       error
-discard       unix      -       -      n      -      -       discard
-anvil         unix      -       -      n      -      1       anvil
-scache        unix      -       -      n      -      1       scache
-postlog       unix-dgram n      -      n      -      1       postlogd
-EOF
-}
-
 write_daemon_conf() {
     local addr=$1 sts_port=$2
     cat > "$STATE/mta-sts-daemon.yml" <<EOF
@@ -197,7 +167,7 @@ start_instance() {
     chown postfix:postfix "$STATE/data"
     printf 'nameserver %s\noptions edns0 trust-ad\n' "$resolver" > "$STATE/resolv.conf"
     write_main_cf "$addr" "$sts_port" "$ca_file"
-    write_master_cf "$addr"
+    write_master_cf "$addr:25"
     : > "$CONF/maillog"
     make_cgroup
 

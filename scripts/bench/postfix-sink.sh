@@ -57,39 +57,13 @@ message_size_limit = 0
 EOF
 }
 
-write_master_cf() {
-    local addr=$1
-    cat > "$CONF/master.cf" <<EOF
-# service     type      private unpriv chroot wakeup maxproc command
-$addr:25      inet      n       -      n      -      -       smtpd
-pickup        unix      n       -      n      60     1       pickup
-cleanup       unix      n       -      n      -      0       cleanup
-qmgr          unix      n       -      n      300    1       qmgr
-tlsmgr        unix      -       -      n      1000?  1       tlsmgr
-rewrite       unix      -       -      n      -      -       trivial-rewrite
-bounce        unix      -       -      n      -      0       bounce
-defer         unix      -       -      n      -      0       bounce
-trace         unix      -       -      n      -      0       bounce
-verify        unix      -       -      n      -      1       verify
-flush         unix      n       -      n      1000?  0       flush
-proxymap      unix      -       -      n      -      -       proxymap
-showq         unix      n       -      n      -      -       showq
-error         unix      -       -      n      -      -       error
-retry         unix      -       -      n      -      -       error
-discard       unix      -       -      n      -      -       discard
-anvil         unix      -       -      n      -      1       anvil
-scache        unix      -       -      n      -      1       scache
-postlog       unix-dgram n      -      n      -      1       postlogd
-EOF
-}
-
 start_instance() {
     local addr=$1 chain=$2 key=$3
     listening "$addr:25" && die "$addr:25 is already in use"
     mkdir -p "$CONF" "$STATE/queue" "$STATE/data"
     chown postfix:postfix "$STATE/data"
     write_main_cf "$chain" "$key"
-    write_master_cf "$addr"
+    write_master_cf "$addr:25"
     : > "$CONF/maillog"
     run_postfix check || exit 1
     run_postfix start || exit 1

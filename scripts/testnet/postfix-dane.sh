@@ -108,37 +108,6 @@ mailbox_size_limit = 0
 EOF
 }
 
-# Only the services a delivery-only instance uses, none of them chrooted.
-# Each smtp process serves one delivery (max_use=1), so its PID ties the TLS
-# log line to the recipient's status line.
-write_master_cf() {
-    cat > "$CONF/master.cf" <<EOF
-# service     type      private unpriv chroot wakeup maxproc command
-$LISTEN       inet      n       -      n      -      -       smtpd
-pickup        unix      n       -      n      60     1       pickup
-cleanup       unix      n       -      n      -      0       cleanup
-qmgr          unix      n       -      n      300    1       qmgr
-tlsmgr        unix      -       -      n      1000?  1       tlsmgr
-rewrite       unix      -       -      n      -      -       trivial-rewrite
-bounce        unix      -       -      n      -      0       bounce
-defer         unix      -       -      n      -      0       bounce
-trace         unix      -       -      n      -      0       bounce
-verify        unix      -       -      n      -      1       verify
-flush         unix      n       -      n      1000?  0       flush
-proxymap      unix      -       -      n      -      -       proxymap
-proxywrite    unix      -       -      n      -      1       proxymap
-smtp          unix      -       -      n      -      -       smtp -o max_use=1
-relay         unix      -       -      n      -      -       smtp -o max_use=1
-showq         unix      n       -      n      -      -       showq
-error         unix      -       -      n      -      -       error
-retry         unix      -       -      n      -      -       error
-discard       unix      -       -      n      -      -       discard
-anvil         unix      -       -      n      -      1       anvil
-scache        unix      -       -      n      -      1       scache
-postlog       unix-dgram n      -      n      -      1       postlogd
-EOF
-}
-
 # Exits 77 unless this process may create a mount namespace and bind-mount
 # over /etc/resolv.conf inside it.
 check_namespace_allowed() {
@@ -184,7 +153,9 @@ start_instance() {
 
     chown postfix:postfix "$STATE/postfix-data"
     write_main_cf
-    write_master_cf
+    # Each smtp process serves one delivery (max_use=1), so its PID ties the
+    # TLS log line to the recipient's status line.
+    write_master_cf "$LISTEN" "-o max_use=1"
     : > "$CONF/maillog"
 
     run_postfix check || exit 1

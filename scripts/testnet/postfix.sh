@@ -72,35 +72,6 @@ mailbox_size_limit = 0
 EOF
 }
 
-# Only the services a relay-only instance uses, none of them chrooted.
-write_master_cf() {
-    cat > "$CONF/master.cf" <<EOF
-# service     type      private unpriv chroot wakeup maxproc command
-$LISTEN       inet      n       -      n      -      -       smtpd
-pickup        unix      n       -      n      60     1       pickup
-cleanup       unix      n       -      n      -      0       cleanup
-qmgr          unix      n       -      n      300    1       qmgr
-tlsmgr        unix      -       -      n      1000?  1       tlsmgr
-rewrite       unix      -       -      n      -      -       trivial-rewrite
-bounce        unix      -       -      n      -      0       bounce
-defer         unix      -       -      n      -      0       bounce
-trace         unix      -       -      n      -      0       bounce
-verify        unix      -       -      n      -      1       verify
-flush         unix      n       -      n      1000?  0       flush
-proxymap      unix      -       -      n      -      -       proxymap
-proxywrite    unix      -       -      n      -      1       proxymap
-smtp          unix      -       -      n      -      -       smtp
-relay         unix      -       -      n      -      -       smtp
-showq         unix      n       -      n      -      -       showq
-error         unix      -       -      n      -      -       error
-retry         unix      -       -      n      -      -       error
-discard       unix      -       -      n      -      -       discard
-anvil         unix      -       -      n      -      1       anvil
-scache        unix      -       -      n      -      1       scache
-postlog       unix-dgram n      -      n      -      1       postlogd
-EOF
-}
-
 stop_instance() {
     local pid
 
@@ -136,7 +107,7 @@ start_instance() {
     mkdir -p "$CONF" "$STATE/postfix-queue" "$STATE/postfix-data"
     chown postfix:postfix "$STATE/postfix-data"
     write_main_cf "$relay"
-    write_master_cf
+    write_master_cf "$LISTEN"
     : > "$CONF/maillog"
 
     run_postfix check || exit 1
