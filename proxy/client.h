@@ -27,7 +27,7 @@ int client_start(struct server *srv, struct stream *stream,
 void client_close_all(struct server *srv);
 
 /*
- * Starts the shutdown: answers 421 to every client and closes it, except
+ * Starts the shutdown: replies 421 to every client and closes it, except
  * those whose message the MX may already have (the final dot was sent and
  * its reply is awaited). Those get the MX's reply, then 421 and the close.
  * Returns how many are left.

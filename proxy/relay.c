@@ -117,7 +117,7 @@ size_t relay_data_feed(struct relay_data *r, const char *in, size_t len,
 /*
  * Scans 16-byte blocks while each one passes unchanged. In such a block
  * every LF follows a CR, every CR precedes an LF, and no dot follows an
- * LF or starts the first line; bit 15 of the block before and the byte
+ * LF or starts the first line. Bit 15 of the block before and the byte
  * after the block count too. Returns the offset of the first block that
  * does not pass, where the caller goes on byte by byte.
  */

@@ -142,10 +142,10 @@ static bool lock_port(const struct conf_listen *l)
 		return true;
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
-		bool taken = errno == EADDRINUSE;
+		bool name_in_use = errno == EADDRINUSE;
 
 		close(fd);
-		return !taken;
+		return !name_in_use;
 	}
 	/* fd stays open, and the name with it, until mxlock exits. */
 	return true;

@@ -2,7 +2,7 @@
  * TLS sessions toward MX hosts, kept for resumption. An entry is found
  * only by the same host name, address, SNI and policy requirements (the
  * certificate checks and the TLSA records or names they use) as the
- * handshake that made it, so a resumed session never stands in for a
+ * handshake that made it, so a resumed session never replaces a
  * check that did not run. Each entry keeps the verdict of that full
  * handshake: a resumed handshake carries no certificate, and the verdict
  * is what the certificate earned under the same requirements.
@@ -53,9 +53,9 @@ struct tls_session *session_cache_find(struct session_cache *c,
 /*
  * Stores session (taking it over) and the verdict of its full handshake
  * under key, replacing an older entry for the key or, when the cache is
- * full, the least recently used one. resumed says the session came from
- * resuming the entry's own: its age then still counts from the full
- * handshake, so a verdict is never carried beyond SESSION_CACHE_TTL.
+ * full, the least recently used one. resumed is true when the session
+ * came from resuming the entry's own. Its age then still counts from the
+ * full handshake, so a verdict is never carried beyond SESSION_CACHE_TTL.
  */
 void session_cache_put(struct session_cache *c, const struct session_key *key,
 		       struct tls_session *session, const struct policy_verdict *v,

@@ -137,9 +137,9 @@ int stream_starttls(struct stream *s, struct tls_ctx *ctx, const char *sni,
 
 /*
  * Like stream_starttls, but offers to resume session (may be NULL), which
- * an earlier stream_session returned. The caller keeps session; the call
- * takes its own copy. stream_tls_info.resumed tells whether the server
- * agreed.
+ * an earlier stream_session returned. The caller keeps session, because
+ * the call takes its own copy. stream_tls_info.resumed is true when the
+ * server accepted it.
  */
 int stream_starttls_resume(struct stream *s, struct tls_ctx *ctx,
 			   const char *sni, const char *name,
@@ -162,11 +162,10 @@ struct tls_session *stream_session(const struct stream *s);
 void tls_session_free(struct tls_session *session);
 
 /*
- * Frees what only the handshake and the certificate check needed, once
- * the owner has checked the certificates: mxlock's copy of the peer chain
- * (stream_peer_chain returns 0 afterwards) and what wolfSSL kept
- * (wolfSSL_FreeHandshakeResources; wolfSSL 5.5.4 already frees most of it
- * at the end of a handshake).
+ * Frees mxlock's copy of the peer chain once the owner has checked the
+ * certificates, so stream_peer_chain returns 0 afterwards. It also calls
+ * wolfSSL_FreeHandshakeResources, although wolfSSL 5.5.4 already frees
+ * most of those at the end of a handshake.
  */
 void stream_tls_trim(struct stream *s);
 

@@ -1,7 +1,7 @@
 # TLS session resumption toward MX hosts. A second connection to the same
 # MX under the same policy resumes the first one's session and keeps its
-# verdict; a connection to that MX under a stricter policy never resumes a
-# session that a weaker policy made: it runs the full handshake and its
+# verdict. A connection to that MX under a stricter policy never resumes a
+# session that a weaker policy made. It runs the full handshake and its
 # own certificate check, which here fails.
 . "$(dirname "$0")/lib.sh"
 
@@ -15,7 +15,7 @@ sed -i 's/^  default: may/  default: may\n  rules:\n    - domain: sts-wrongcert.
 mxlock_start
 
 # Holds open SMTP sessions, one per argument, each after its RCPT, so
-# that every one needs its own MX connection; prints each RCPT reply
+# that every one needs its own MX connection. Prints each RCPT reply
 # code, then ends the sessions with QUIT.
 hold_sessions() {
 	"$PYTHON" - "$MXLOCK_ADDR" "$MXLOCK_PORT" "$@" <<'PY'

@@ -23,13 +23,13 @@ grep -q 'event=listen-failed .*address already in use' "$T/second.log" ||
 import socket, sys
 
 host, port = sys.argv[1], int(sys.argv[2])
-held = []
+open_sessions = []
 for _ in range(6):
     s = socket.create_connection((host, port), timeout=10)
     f = s.makefile("rb")
     print(f.readline().decode()[:3])
-    held.append((s, f))
-for s, f in held:
+    open_sessions.append((s, f))
+for s, f in open_sessions:
     s.close()
 PY
 [ "$(grep -c '^220' "$T/limit.txt")" -eq 3 ] && [ "$(grep -c '^421' "$T/limit.txt")" -eq 3 ] ||
